@@ -1,0 +1,46 @@
+# chatmaid-connectors: every target sets up what it needs on a machine with Python 3.11.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := dev,sandbox,kafka,airflow
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install test lint unit integration demo bench kafka-up kafka-down clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+	rm -f $(VENV)/.installed-* && touch $@
+
+install: $(STAMP)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+unit: install
+	$(BIN)/pytest tests/unit -q
+
+# Integration tests need the Kafka broker: started here (a no-op when already up).
+integration: install kafka-up
+	$(BIN)/pytest tests/integration -q
+
+test: lint install kafka-up
+	$(BIN)/pytest -q
+
+kafka-up:
+	KAFKA_PYTHON=$(BIN)/python bash scripts/kafka.sh up
+
+kafka-down:
+	bash scripts/kafka.sh down
+
+demo: install
+	$(BIN)/python scripts/demo.py
+
+bench: install kafka-up
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

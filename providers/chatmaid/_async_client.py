@@ -1,0 +1,190 @@
+"""``AsyncChatmaidClient``: the asyncio client. Policy lives in ``_operations``."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from types import TracebackType
+from typing import TypeVar
+
+import httpx
+
+from ._config import UNSET, ClientConfig, _Unset, build_config
+from ._flow import Flow, run_async
+from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
+from ._operations import Operations
+from ._ratelimit import Clock, TokenBucket
+from ._retry import RetryPolicy
+
+T = TypeVar("T")
+
+
+class AsyncChatmaidClient:
+    """An asyncio client for every Chatmaid endpoint (same behaviour as ``ChatmaidClient``).
+
+    >>> client = AsyncChatmaidClient("sk_test_...", base_url="http://127.0.0.1:8000")  # doctest: +SKIP
+    >>> sender = await client.resolve_sender()  # doctest: +SKIP
+    >>> await client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")  # doctest: +SKIP
+
+    Arguments fall back to ``CHATMAID_API_KEY`` and ``CHATMAID_BASE_URL``. Requests are
+    rate limited per key (``requests_per_minute``, default 100, ``None`` for off),
+    retried as ``RetryPolicy`` says, and raise a ``ChatmaidError`` subclass on failure.
+    ``sleep`` and ``clock`` are injectable so tests take no wall time.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = 10.0,
+        max_retries: int | None = None,
+        deadline: float | None = None,
+        requests_per_minute: float | None | _Unset = UNSET,
+        rate_limiter: TokenBucket | None | _Unset = UNSET,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.config: ClientConfig = build_config(
+            api_key, base_url, timeout, max_retries, deadline, requests_per_minute, rate_limiter, retry
+        )
+        self._ops = Operations(self.config, clock)
+        self._http = httpx.AsyncClient(timeout=self.config.timeout, transport=transport)
+        self._sleep = sleep
+
+    async def _run(self, flow: Flow[T]) -> T:
+        return await run_async(flow, self._http.send, self._sleep)
+
+    async def send_message(
+        self,
+        *,
+        from_phone_id: str,
+        to: str,
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """Send a message; a random idempotency key is used when none is given."""
+        return await self._run(
+            self._ops.send_message(
+                from_phone_id=from_phone_id,
+                to=to,
+                content=content,
+                media_urls=media_urls,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    async def get_message(self, message_id: str) -> Message:
+        """One message with its lifecycle timestamps."""
+        return await self._run(self._ops.get_message(message_id))
+
+    async def list_messages(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
+    ) -> Page[Message]:
+        """One page of messages, newest first."""
+        return await self._run(
+            self._ops.list_messages(
+                page=page,
+                limit=limit,
+                status=status,
+                phone_number_id=phone_number_id,
+                environment=environment,
+            )
+        )
+
+    async def iter_messages(
+        self,
+        *,
+        limit: int = 100,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
+    ) -> AsyncIterator[Message]:
+        """Every message matching the filters, page after page."""
+        page = 1
+        while True:
+            result = await self.list_messages(
+                page=page,
+                limit=limit,
+                status=status,
+                phone_number_id=phone_number_id,
+                environment=environment,
+            )
+            for message in result.data:
+                yield message
+            if not result.has_next:
+                return
+            page += 1
+
+    async def list_phone_numbers(self) -> list[PhoneNumber]:
+        """The account's phone numbers."""
+        return await self._run(self._ops.list_phone_numbers())
+
+    async def get_phone_number(self, phone: str) -> PhoneNumber:
+        """One phone, by ID or E.164 number."""
+        return await self._run(self._ops.get_phone_number(phone))
+
+    async def get_phone_status(self, phone: str) -> PhoneStatus:
+        """A phone's live connection state, by ID or E.164 number."""
+        return await self._run(self._ops.get_phone_status(phone))
+
+    async def get_account(self) -> Account:
+        """The account that owns the key."""
+        return await self._run(self._ops.get_account())
+
+    async def get_usage(self, period: str = "month") -> Usage:
+        """Usage over ``day``, ``week`` or ``month``."""
+        return await self._run(self._ops.get_usage(period))
+
+    async def resolve_sender(self, phone: str | None = None) -> PhoneNumber:
+        """The sender for a phone ID, an E.164 number, or the first connected phone."""
+        return await self._run(self._ops.resolve_sender(phone))
+
+    async def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+    ) -> Message:
+        """Poll until the message is ``sent``, ``failed`` or another terminal status."""
+        return await self._run(
+            self._ops.wait_for_terminal(
+                message_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+            )
+        )
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncChatmaidClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"AsyncChatmaidClient(api_key={self.config.masked_key!r}, "
+            f"base_url={self.config.base_url!r}, environment={self.config.environment!r})"
+        )

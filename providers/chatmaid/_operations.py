@@ -1,0 +1,237 @@
+"""Every endpoint and helper, written once as a flow (see ``_flow``).
+
+The sync and async clients wrap these one-to-one; nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel, TypeAdapter
+
+from ._config import ClientConfig
+from ._errors import ChatmaidValidationError, DeliveryTimeoutError, NoConnectedPhoneError
+from ._flow import Flow, Sleep
+from ._models import (
+    Account,
+    Message,
+    Page,
+    PhoneNumber,
+    PhoneStatus,
+    SendMessageRequest,
+    Usage,
+)
+from ._ratelimit import Clock
+from ._responses import payload_of
+from ._retry import send_with_retries
+from ._validation import is_e164, send_problems
+from .idempotency import random_idempotency_key
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+_PHONE_LIST = TypeAdapter(list[PhoneNumber])
+_STATUSES = ("pending", "sent", "failed")
+_PERIODS = ("day", "week", "month")
+
+
+class Operations:
+    """Builds requests, applies the retry policy and parses answers into models."""
+
+    def __init__(self, config: ClientConfig, clock: Clock) -> None:
+        self.config = config
+        self._clock = clock
+        self._headers = config.headers()
+
+    # -- messages -------------------------------------------------------------------
+
+    def send_message(
+        self,
+        *,
+        from_phone_id: str,
+        to: str,
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        idempotency_key: str | None = None,
+    ) -> Flow[Message]:
+        """``POST /v1/messages/send``; always with an idempotency key."""
+        urls = list(media_urls) if media_urls is not None else None
+        problems = send_problems(
+            to=to, content=content, media_urls=urls, idempotency_key=idempotency_key
+        )
+        if not isinstance(from_phone_id, str) or not from_phone_id.strip():
+            problems.insert(0, "fromPhoneId must be a phone ID of your account")
+        if problems:
+            raise ChatmaidValidationError(problems, where="send_message")
+        body = SendMessageRequest(
+            from_phone_id=from_phone_id,
+            to=to,
+            content=content,
+            media_urls=urls,
+            idempotency_key=idempotency_key or random_idempotency_key(),
+        )
+        return self._model(Message, "POST", "/v1/messages/send", json=body.to_api())
+
+    def get_message(self, message_id: str) -> Flow[Message]:
+        """``GET /v1/messages/:messageId``."""
+        return self._model(Message, "GET", f"/v1/messages/{_segment(message_id, 'message_id')}")
+
+    def list_messages(
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
+    ) -> Flow[Page[Message]]:
+        """``GET /v1/messages``: one page, newest first."""
+        problems = []
+        if not isinstance(page, int) or page < 1:
+            problems.append(f"page must be an integer >= 1 (got {page!r})")
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            problems.append(f"limit must be an integer from 1 to 100 (got {limit!r})")
+        if status is not None and status not in _STATUSES:
+            problems.append(f"status must be one of {', '.join(_STATUSES)} (got {status!r})")
+        if environment is not None and environment not in ("test", "live"):
+            problems.append(f"environment must be test or live (got {environment!r})")
+        if problems:
+            raise ChatmaidValidationError(problems, where="list_messages")
+        params: dict[str, Any] = {"page": page, "limit": limit}
+        optional = {"status": status, "phoneNumberId": phone_number_id, "environment": environment}
+        params.update({name: value for name, value in optional.items() if value is not None})
+        return self._model(Page[Message], "GET", "/v1/messages", params=params)
+
+    # -- phone numbers --------------------------------------------------------------
+
+    def list_phone_numbers(self) -> Flow[list[PhoneNumber]]:
+        """``GET /v1/phone-numbers``."""
+        data = yield from self._data("GET", "/v1/phone-numbers")
+        return _PHONE_LIST.validate_python(data)
+
+    def get_phone_number(self, phone: str) -> Flow[PhoneNumber]:
+        """``GET /v1/phone-numbers/:id``, by phone ID or E.164 number."""
+        return self._model(PhoneNumber, "GET", f"/v1/phone-numbers/{_segment(phone, 'phone')}")
+
+    def get_phone_status(self, phone: str) -> Flow[PhoneStatus]:
+        """``GET /v1/phone-numbers/:id/status``, by phone ID or E.164 number."""
+        path = f"/v1/phone-numbers/{_segment(phone, 'phone')}/status"
+        return self._model(PhoneStatus, "GET", path)
+
+    # -- account --------------------------------------------------------------------
+
+    def get_account(self) -> Flow[Account]:
+        """``GET /v1/account``."""
+        return self._model(Account, "GET", "/v1/account")
+
+    def get_usage(self, period: str = "month") -> Flow[Usage]:
+        """``GET /v1/account/usage`` for ``day``, ``week`` or ``month``."""
+        if period not in _PERIODS:
+            raise ChatmaidValidationError(
+                [f"period must be one of day, week, month (got {period!r})"], where="get_usage"
+            )
+        return self._model(Usage, "GET", "/v1/account/usage", params={"period": period})
+
+    # -- helpers --------------------------------------------------------------------
+
+    def resolve_sender(self, phone: str | None = None) -> Flow[PhoneNumber]:
+        """The sender for ``phone``: a phone ID, an E.164 number, or ``None``.
+
+        ``None`` picks the first connected phone. An unknown phone, or no connected
+        phone at all, raises ``NoConnectedPhoneError`` naming what the account has.
+        """
+        phones = yield from self.list_phone_numbers()
+        if phone is None:
+            for candidate in phones:
+                if candidate.is_connected:
+                    return candidate
+            raise NoConnectedPhoneError(
+                "no connected phone in this account"
+                + _listing(phones)
+                + "; connect one in the dashboard or name a sender explicitly"
+            )
+        key = "phone_number" if is_e164(phone) else "id"
+        for candidate in phones:
+            if getattr(candidate, key) == phone:
+                return candidate
+        raise NoConnectedPhoneError(f"sender {phone!r} is not a phone of this account" + _listing(phones))
+
+    def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        backoff: float = 1.5,
+    ) -> Flow[Message]:
+        """Poll a message until its status is terminal (``sent``, ``failed``, ...).
+
+        The interval grows by ``backoff`` up to ``max_poll_interval``; after ``timeout``
+        seconds ``DeliveryTimeoutError`` is raised with the last status seen.
+        """
+        if poll_interval <= 0 or timeout <= 0 or backoff < 1:
+            raise ChatmaidValidationError(
+                ["poll_interval and timeout must be positive and backoff at least 1"],
+                where="wait_for_terminal",
+            )
+        deadline = self._clock() + timeout
+        interval = poll_interval
+        while True:
+            message = yield from self.get_message(message_id)
+            if message.is_terminal:
+                return message
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                raise DeliveryTimeoutError(message_id, message.status, timeout)
+            yield Sleep(min(interval, remaining))
+            interval = min(interval * backoff, max_poll_interval)
+
+    # -- plumbing -------------------------------------------------------------------
+
+    def _data(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Flow[Any]:
+        request = httpx.Request(
+            method,
+            self.config.base_url + path,
+            params=params,
+            json=json,
+            headers=self._headers,
+        )
+        response = yield from send_with_retries(
+            request, self.config.retry, self.config.bucket, self._clock
+        )
+        return payload_of(response)
+
+    def _model(
+        self,
+        model: type[ModelT],
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> Flow[ModelT]:
+        data = yield from self._data(method, path, params=params, json=json)
+        return model.model_validate(data)
+
+
+def _segment(value: str, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ChatmaidValidationError([f"{name} must be a non-empty string"], where=name)
+    return quote(value, safe="")
+
+
+def _listing(phones: list[PhoneNumber]) -> str:
+    if not phones:
+        return " (it has no phones)"
+    listed = ", ".join(f"{p.id} {p.phone_number} ({p.connection_status})" for p in phones)
+    return f" (it has: {listed})"

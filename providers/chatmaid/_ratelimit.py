@@ -1,0 +1,67 @@
+"""A token bucket per API key, shared by every client of the process that uses the key.
+
+It is a GCRA ("virtual scheduling") bucket: ``reserve()`` books the next free slot and
+says how long to wait for it, without sleeping itself, so one implementation serves
+threads and asyncio tasks alike (the lock is never held across a wait).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Callable
+
+Clock = Callable[[], float]
+
+
+class TokenBucket:
+    """At most ``per_minute`` requests a minute, in bursts of at most ``burst``."""
+
+    def __init__(
+        self, per_minute: float, *, burst: int | None = None, clock: Clock = time.monotonic
+    ) -> None:
+        if per_minute <= 0:
+            raise ValueError(f"per_minute must be positive, got {per_minute}")
+        self.per_minute = per_minute
+        self.burst = burst if burst is not None else max(1, int(per_minute // 10))
+        if self.burst < 1:
+            raise ValueError(f"burst must be at least 1, got {self.burst}")
+        self._interval = 60.0 / per_minute
+        self._tolerance = (self.burst - 1) * self._interval
+        self._clock = clock
+        self._theoretical_arrival = clock()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Book one request; return the seconds to wait before sending it (0 if none)."""
+        with self._lock:
+            now = self._clock()
+            arrival = max(self._theoretical_arrival, now)
+            send_at = max(now, arrival - self._tolerance)
+            self._theoretical_arrival = arrival + self._interval
+            return send_at - now
+
+    def hold(self, seconds: float) -> None:
+        """Book nothing for ``seconds`` (the server asked us to back off)."""
+        with self._lock:
+            resume = self._clock() + seconds + self._tolerance
+            self._theoretical_arrival = max(self._theoretical_arrival, resume)
+
+    def __repr__(self) -> str:
+        return f"TokenBucket(per_minute={self.per_minute:g}, burst={self.burst})"
+
+
+_shared: dict[tuple[str, float, int | None], TokenBucket] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_bucket(api_key: str, per_minute: float, burst: int | None = None) -> TokenBucket:
+    """The process-wide bucket for a key and limit, created on first use."""
+    fingerprint = hashlib.sha256(api_key.encode("utf-8")).hexdigest()
+    with _shared_lock:
+        bucket = _shared.get((fingerprint, per_minute, burst))
+        if bucket is None:
+            bucket = TokenBucket(per_minute, burst=burst)
+            _shared[(fingerprint, per_minute, burst)] = bucket
+        return bucket
