@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
+from typing_extensions import Unpack
 
-from ._config import UNSET, ClientConfig, _Unset, build_config
+from ._config import ClientConfig, ClientOptions, build_config
 from ._flow import Flow, run_async
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
-from ._operations import Operations
-from ._ratelimit import Clock, TokenBucket
-from ._retry import RetryPolicy
+from ._operations import MessageFilters, Operations
 
 T = TypeVar("T")
 
@@ -23,35 +21,28 @@ T = TypeVar("T")
 class AsyncChatmaidClient:
     """An asyncio client for every Chatmaid endpoint (same behaviour as ``ChatmaidClient``).
 
-    >>> client = AsyncChatmaidClient("sk_test_...", base_url="http://127.0.0.1:8000")  # doctest: +SKIP
-    >>> sender = await client.resolve_sender()  # doctest: +SKIP
-    >>> await client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")  # doctest: +SKIP
+    Example::
 
-    Arguments fall back to ``CHATMAID_API_KEY`` and ``CHATMAID_BASE_URL``. Requests are
-    rate limited per key (``requests_per_minute``, default 100, ``None`` for off),
-    retried as ``RetryPolicy`` says, and raise a ``ChatmaidError`` subclass on failure.
-    ``sleep`` and ``clock`` are injectable so tests take no wall time.
+        client = AsyncChatmaidClient("sk_test_...", base_url=sandbox_url)
+        sender = await client.resolve_sender()
+        await client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
+
+    The key falls back to ``CHATMAID_API_KEY``; ``options`` are ``ClientOptions``.
+    Requests are rate limited per key, retried as ``RetryPolicy`` says, and raise a
+    ``ChatmaidError`` subclass on failure. ``transport``, ``sleep`` and the ``clock``
+    option are injectable so tests take no network and no wall time.
     """
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
-        base_url: str | None = None,
-        timeout: float | httpx.Timeout = 10.0,
-        max_retries: int | None = None,
-        deadline: float | None = None,
-        requests_per_minute: float | None | _Unset = UNSET,
-        rate_limiter: TokenBucket | None | _Unset = UNSET,
-        retry: RetryPolicy | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        clock: Clock = time.monotonic,
+        **options: Unpack[ClientOptions],
     ) -> None:
-        self.config: ClientConfig = build_config(
-            api_key, base_url, timeout, max_retries, deadline, requests_per_minute, rate_limiter, retry
-        )
-        self._ops = Operations(self.config, clock)
+        self.config: ClientConfig = build_config(api_key, options)
+        self._ops = Operations(self.config)
         self._http = httpx.AsyncClient(timeout=self.config.timeout, transport=transport)
         self._sleep = sleep
 
@@ -83,43 +74,22 @@ class AsyncChatmaidClient:
         return await self._run(self._ops.get_message(message_id))
 
     async def list_messages(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 20,
-        status: str | None = None,
-        phone_number_id: str | None = None,
-        environment: str | None = None,
+        self, *, page: int = 1, limit: int = 20, **filters: Unpack[MessageFilters]
     ) -> Page[Message]:
         """One page of messages, newest first."""
-        return await self._run(
-            self._ops.list_messages(
-                page=page,
-                limit=limit,
-                status=status,
-                phone_number_id=phone_number_id,
-                environment=environment,
-            )
-        )
+        return await self._run(self._ops.list_messages(page=page, limit=limit, **filters))
 
     async def iter_messages(
-        self,
-        *,
-        limit: int = 100,
-        status: str | None = None,
-        phone_number_id: str | None = None,
-        environment: str | None = None,
+        self, *, limit: int = 100, **filters: Unpack[MessageFilters]
     ) -> AsyncIterator[Message]:
-        """Every message matching the filters, page after page."""
+        """Every message matching the filters, page after page (newest first).
+
+        Messages created while iterating shift later pages; de-duplicate by ``id`` if
+        that matters to you.
+        """
         page = 1
         while True:
-            result = await self.list_messages(
-                page=page,
-                limit=limit,
-                status=status,
-                phone_number_id=phone_number_id,
-                environment=environment,
-            )
+            result = await self.list_messages(page=page, limit=limit, **filters)
             for message in result.data:
                 yield message
             if not result.has_next:

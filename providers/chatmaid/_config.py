@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypedDict
 
 import httpx
 
 from ._errors import ChatmaidConfigurationError
 from ._keys import environment_of, mask_key
-from ._ratelimit import TokenBucket, shared_bucket
+from ._ratelimit import Clock, TokenBucket, shared_bucket
 from ._retry import RetryPolicy
 from ._version import __version__
 
@@ -20,14 +21,24 @@ DEFAULT_REQUESTS_PER_MINUTE = 100.0
 USER_AGENT = f"chatmaid-connectors/{__version__} python-httpx/{httpx.__version__}"
 
 
-class _Unset:
-    """Marker for 'not given' where ``None`` means 'off'."""
+class ClientOptions(TypedDict, total=False):
+    """Keyword options both clients take; an absent option takes its default.
 
-    def __repr__(self) -> str:
-        return "<default>"
+    ``base_url`` (else ``CHATMAID_BASE_URL``, else the public host), ``timeout``
+    (seconds, default 10), ``max_retries`` (retries after the first attempt, default 4),
+    ``deadline`` (seconds for a whole call, waits included), ``requests_per_minute``
+    (the key's shared bucket, default 100, ``None`` for off), ``rate_limiter`` (a bucket
+    of your own instead), ``retry`` (a full ``RetryPolicy``), ``clock`` (for tests).
+    """
 
-
-UNSET = _Unset()
+    base_url: str | None
+    timeout: float | httpx.Timeout
+    max_retries: int | None
+    deadline: float | None
+    requests_per_minute: float | None
+    rate_limiter: TokenBucket | None
+    retry: RetryPolicy | None
+    clock: Clock
 
 
 @dataclass(frozen=True)
@@ -40,6 +51,7 @@ class ClientConfig:
     timeout: httpx.Timeout
     retry: RetryPolicy
     bucket: TokenBucket | None
+    clock: Clock = field(default=time.monotonic, repr=False)
 
     @property
     def masked_key(self) -> str:
@@ -61,16 +73,7 @@ class ClientConfig:
         )
 
 
-def build_config(
-    api_key: str | None,
-    base_url: str | None,
-    timeout: float | httpx.Timeout,
-    max_retries: int | None,
-    deadline: float | None,
-    requests_per_minute: float | None | _Unset,
-    rate_limiter: TokenBucket | None | _Unset,
-    retry: RetryPolicy | None,
-) -> ClientConfig:
+def build_config(api_key: str | None, options: ClientOptions) -> ClientConfig:
     """Resolve arguments and ``CHATMAID_*`` environment variables into a config."""
     key = api_key or os.environ.get("CHATMAID_API_KEY")
     if not key:
@@ -79,36 +82,33 @@ def build_config(
         )
     key = key.strip()
     environment = environment_of(key)
-    url = (base_url or os.environ.get("CHATMAID_BASE_URL") or DEFAULT_BASE_URL).rstrip("/")
+    url = options.get("base_url") or os.environ.get("CHATMAID_BASE_URL") or DEFAULT_BASE_URL
+    url = url.rstrip("/")
     if not url.startswith(("https://", "http://")):
         raise ChatmaidConfigurationError(
             f"base_url {url!r} must start with https:// (or http:// for a local sandbox)"
         )
-    policy = retry or RetryPolicy()
+    policy = options.get("retry") or RetryPolicy()
+    max_retries = options.get("max_retries")
     if max_retries is not None:
         policy = replace(policy, max_attempts=max_retries + 1)
+    deadline = options.get("deadline")
     if deadline is not None:
         policy = replace(policy, deadline=deadline)
+    timeout = options.get("timeout", DEFAULT_TIMEOUT)
     return ClientConfig(
         api_key=key,
         base_url=url,
         environment=environment,
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         retry=policy,
-        bucket=_bucket(key, requests_per_minute, rate_limiter),
+        bucket=_bucket(key, options),
+        clock=options.get("clock", time.monotonic),
     )
 
 
-def _bucket(
-    key: str,
-    requests_per_minute: float | None | _Unset,
-    rate_limiter: TokenBucket | None | _Unset,
-) -> TokenBucket | None:
-    if not isinstance(rate_limiter, _Unset):
-        return rate_limiter
-    if requests_per_minute is None:
-        return None
-    per_minute = (
-        DEFAULT_REQUESTS_PER_MINUTE if isinstance(requests_per_minute, _Unset) else requests_per_minute
-    )
-    return shared_bucket(key, per_minute)
+def _bucket(key: str, options: ClientOptions) -> TokenBucket | None:
+    if "rate_limiter" in options:
+        return options["rate_limiter"]
+    per_minute = options.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
+    return None if per_minute is None else shared_bucket(key, per_minute)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
 import httpx
 
@@ -31,8 +31,8 @@ class Sleep:
     seconds: float
 
 
-Step = Union[Send, Sleep]
-Outcome = Union[httpx.Response, httpx.TransportError, None]
+Step = Send | Sleep
+Outcome = httpx.Response | httpx.TransportError | None
 Flow = Generator[Step, Outcome, T]
 
 

@@ -6,11 +6,12 @@ The sync and async clients wrap these one-to-one; nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
+from typing_extensions import Unpack
 
 from ._config import ClientConfig
 from ._errors import ChatmaidValidationError, DeliveryTimeoutError, NoConnectedPhoneError
@@ -24,7 +25,6 @@ from ._models import (
     SendMessageRequest,
     Usage,
 )
-from ._ratelimit import Clock
 from ._responses import payload_of
 from ._retry import send_with_retries
 from ._validation import is_e164, send_problems
@@ -37,12 +37,21 @@ _STATUSES = ("pending", "sent", "failed")
 _PERIODS = ("day", "week", "month")
 
 
+class MessageFilters(TypedDict, total=False):
+    """Filters of ``list_messages``: ``status`` (pending, sent, failed), the sender's
+    ``phone_number_id``, and ``environment`` (test or live; default: the key's)."""
+
+    status: str | None
+    phone_number_id: str | None
+    environment: str | None
+
+
 class Operations:
     """Builds requests, applies the retry policy and parses answers into models."""
 
-    def __init__(self, config: ClientConfig, clock: Clock) -> None:
+    def __init__(self, config: ClientConfig) -> None:
         self.config = config
-        self._clock = clock
+        self._clock = config.clock
         self._headers = config.headers()
 
     # -- messages -------------------------------------------------------------------
@@ -79,15 +88,11 @@ class Operations:
         return self._model(Message, "GET", f"/v1/messages/{_segment(message_id, 'message_id')}")
 
     def list_messages(
-        self,
-        *,
-        page: int = 1,
-        limit: int = 20,
-        status: str | None = None,
-        phone_number_id: str | None = None,
-        environment: str | None = None,
+        self, *, page: int = 1, limit: int = 20, **filters: Unpack[MessageFilters]
     ) -> Flow[Page[Message]]:
         """``GET /v1/messages``: one page, newest first."""
+        status = filters.get("status")
+        environment = filters.get("environment")
         problems = []
         if not isinstance(page, int) or page < 1:
             problems.append(f"page must be an integer >= 1 (got {page!r})")
@@ -100,7 +105,11 @@ class Operations:
         if problems:
             raise ChatmaidValidationError(problems, where="list_messages")
         params: dict[str, Any] = {"page": page, "limit": limit}
-        optional = {"status": status, "phoneNumberId": phone_number_id, "environment": environment}
+        optional = {
+            "status": status,
+            "phoneNumberId": filters.get("phone_number_id"),
+            "environment": environment,
+        }
         params.update({name: value for name, value in optional.items() if value is not None})
         return self._model(Page[Message], "GET", "/v1/messages", params=params)
 
@@ -156,7 +165,9 @@ class Operations:
         for candidate in phones:
             if getattr(candidate, key) == phone:
                 return candidate
-        raise NoConnectedPhoneError(f"sender {phone!r} is not a phone of this account" + _listing(phones))
+        raise NoConnectedPhoneError(
+            f"sender {phone!r} is not a phone of this account" + _listing(phones)
+        )
 
     def wait_for_terminal(
         self,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import httpx
@@ -72,13 +71,15 @@ def send_with_retries(
             if wait > 0:
                 yield Sleep(wait)
         outcome = yield Send(request)
+        error: ChatmaidError
         if isinstance(outcome, httpx.TransportError):
-            error: ChatmaidError | None = error_from_transport(outcome, path)
+            error = error_from_transport(outcome, path)
         else:
             assert isinstance(outcome, httpx.Response)
-            error = error_from_response(outcome)
-            if error is None:
+            api_error = error_from_response(outcome)
+            if api_error is None:
                 return outcome
+            error = api_error
         delay = policy.delay_before_retry(error, attempt)
         if delay is None or attempt >= policy.max_attempts:
             raise error

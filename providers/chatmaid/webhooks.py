@@ -86,9 +86,11 @@ def parse_event(raw_body: bytes | str) -> WebhookEvent:
     if not isinstance(payload, dict):
         raise InvalidWebhookPayloadError("webhook body must be a JSON object")
     event_type = payload.get("event")
-    model = WEBHOOK_EVENT_TYPES.get(event_type, WebhookEvent) if isinstance(
-        event_type, str
-    ) else WebhookEvent
+    model = (
+        WEBHOOK_EVENT_TYPES.get(event_type, WebhookEvent)
+        if isinstance(event_type, str)
+        else WebhookEvent
+    )
     try:
         return model.model_validate(payload)
     except ValidationError as exc:
