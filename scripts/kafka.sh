@@ -39,20 +39,26 @@ KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xms256m -Xmx512m}"
 HOST=127.0.0.1
 
 # Everything lives under the state dir; make it absolute so that paths written
-# into server.properties and the pid file do not depend on the caller's cwd.
-mkdir -p "$KAFKA_HOME_DIR"
-KAFKA_HOME_DIR="$(cd "$KAFKA_HOME_DIR" && pwd)"
-LIBS_DIR="$KAFKA_HOME_DIR/libs"
-LIBS_MARKER="$LIBS_DIR/.complete"   # written only after a successful copy
-DATA_DIR="$KAFKA_HOME_DIR/data"
-LOG_DIR="$KAFKA_HOME_DIR/logs"
-CONFIG="$KAFKA_HOME_DIR/server.properties"
-LOG4J_CONFIG="$KAFKA_HOME_DIR/log4j2.xml"
-CLUSTER_ID_FILE="$KAFKA_HOME_DIR/cluster-id"
-FORMATTED_PORT_FILE="$KAFKA_HOME_DIR/formatted-controller-port"
-PID_FILE="$KAFKA_HOME_DIR/kafka.pid"
-SERVER_LOG="$LOG_DIR/server.log"    # log4j2 output (see write_log4j_config)
-CONSOLE_LOG="$LOG_DIR/kafka.out"    # JVM stdout/stderr: crashes before log4j is up
+# into server.properties (and matched against the broker's command line) do not
+# depend on the caller's cwd. Only `up` creates it.
+if [[ -d "$KAFKA_HOME_DIR" ]]; then
+    KAFKA_HOME_DIR="$(cd "$KAFKA_HOME_DIR" && pwd)"
+elif [[ "$KAFKA_HOME_DIR" != /* ]]; then
+    KAFKA_HOME_DIR="$PWD/$KAFKA_HOME_DIR"
+fi
+init_paths() {
+    LIBS_DIR="$KAFKA_HOME_DIR/libs"
+    LIBS_MARKER="$LIBS_DIR/.complete"   # written only after a successful copy
+    DATA_DIR="$KAFKA_HOME_DIR/data"
+    LOG_DIR="$KAFKA_HOME_DIR/logs"
+    CONFIG="$KAFKA_HOME_DIR/server.properties"
+    LOG4J_CONFIG="$KAFKA_HOME_DIR/log4j2.xml"
+    CLUSTER_ID_FILE="$KAFKA_HOME_DIR/cluster-id"
+    PID_FILE="$KAFKA_HOME_DIR/kafka.pid"
+    SERVER_LOG="$LOG_DIR/server.log"    # log4j2 output (see write_log4j_config)
+    CONSOLE_LOG="$LOG_DIR/kafka.out"    # JVM stdout/stderr: crashes before log4j is up
+}
+init_paths
 
 # Printed in the log by KafkaRaftServer once broker and controller are up.
 STARTED_MARKER='Kafka Server started'
@@ -101,10 +107,14 @@ ensure_jars() {
     # leaves a half-filled libs/ that looks usable.
     local tmp="$KAFKA_HOME_DIR/libs.tmp"
     rm -rf "$tmp"
+    # Maven's output (even with -q it emits stray ANSI resets) goes to a file and
+    # is shown only on failure.
+    local mvn_log="$LOG_DIR/maven.log"
     if ! mvn -q -B -Dstyle.color=never -f "$POM" dependency:copy-dependencies \
-            -DincludeScope=runtime -DoutputDirectory="$tmp" >&2; then
+            -DincludeScope=runtime -DoutputDirectory="$tmp" >"$mvn_log" 2>&1; then
+        cat "$mvn_log" >&2
         rm -rf "$tmp"
-        die "Maven could not fetch the Kafka jars (see output above)"
+        die "Maven could not fetch the Kafka jars (output above, also in $mvn_log)"
     fi
     rm -rf "$LIBS_DIR"
     mv "$tmp" "$LIBS_DIR"
@@ -174,17 +184,9 @@ run_class() {
 }
 
 ensure_formatted() {
-    if [[ -f "$DATA_DIR/meta.properties" ]]; then
-        # --standalone stores the controller endpoint in the metadata log, so the
-        # quorum would look for itself on the old port after a port change.
-        local old
-        old="$(cat "$FORMATTED_PORT_FILE" 2>/dev/null || echo "$KAFKA_CONTROLLER_PORT")"
-        if [[ "$old" != "$KAFKA_CONTROLLER_PORT" ]]; then
-            die "storage in $DATA_DIR was formatted for controller port $old, not $KAFKA_CONTROLLER_PORT;" \
-                "use KAFKA_CONTROLLER_PORT=$old or delete $DATA_DIR to start from scratch"
-        fi
-        return 0
-    fi
+    # Format once. Changing KAFKA_CONTROLLER_PORT later is fine: a single voter
+    # elects itself whatever endpoint the bootstrap voter record holds (tested).
+    if [[ -f "$DATA_DIR/meta.properties" ]]; then return 0; fi
     if [[ ! -s "$CLUSTER_ID_FILE" ]]; then
         run_class kafka.tools.StorageTool random-uuid >"$CLUSTER_ID_FILE.tmp"
         mv "$CLUSTER_ID_FILE.tmp" "$CLUSTER_ID_FILE"
@@ -195,7 +197,6 @@ ensure_formatted() {
     run_class kafka.tools.StorageTool format --standalone \
         --cluster-id "$(cat "$CLUSTER_ID_FILE")" --config "$CONFIG" >>"$CONSOLE_LOG" 2>&1 \
         || die "storage format failed; see $CONSOLE_LOG"
-    echo "$KAFKA_CONTROLLER_PORT" >"$FORMATTED_PORT_FILE"
 }
 
 # --- process tracking ------------------------------------------------------------
@@ -269,6 +270,9 @@ wait_ready() {
 
 cmd_up() {
     local pid
+    mkdir -p "$KAFKA_HOME_DIR"
+    KAFKA_HOME_DIR="$(cd "$KAFKA_HOME_DIR" && pwd)"
+    init_paths
     # Serialise concurrent `up`s on the same state dir (two terminals, make -j).
     if command -v flock >/dev/null 2>&1; then
         exec 9>"$KAFKA_HOME_DIR/.lock"
@@ -297,11 +301,13 @@ cmd_up() {
     ensure_formatted
 
     log "starting Kafka broker on $HOST:$KAFKA_PORT (controller $HOST:$KAFKA_CONTROLLER_PORT)"
+    # The broker outlives this script: run it from the state dir so nothing it
+    # drops in its cwd lands in the caller's (e.g. the repo root).
+    cd "$KAFKA_HOME_DIR"
     # shellcheck disable=SC2086  # KAFKA_HEAP_OPTS is intentionally word-split
     nohup "$JAVA" $KAFKA_HEAP_OPTS -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
-        -Djava.awt.headless=true \
+        -XX:ErrorFile="$LOG_DIR/hs_err_pid%p.log" -Djava.awt.headless=true \
         -Dlog4j2.configurationFile="$LOG4J_CONFIG" \
-        -Dkafka.logs.dir="$LOG_DIR" \
         -cp "$LIBS_DIR/*" kafka.Kafka "$CONFIG" \
         </dev/null >>"$CONSOLE_LOG" 2>&1 9>&- &   # 9>&-: don't hand the lock to the broker
     pid=$!
