@@ -8,7 +8,7 @@ nor Kafka; the adapters in ``chatmaid_airflow`` and ``chatmaid_kafka`` stand on 
 
 from ._async_client import AsyncChatmaidClient
 from ._client import ChatmaidClient
-from ._config import DEFAULT_BASE_URL, ClientConfig
+from ._config import DEFAULT_BASE_URL, ClientConfig, ClientOptions
 from ._errors import (
     AuthenticationError,
     BadRequestError,
@@ -52,6 +52,7 @@ from ._models import (
     Usage,
     WebhookEvent,
 )
+from ._operations import MessageFilters, SendFields, WaitOptions
 from ._ratelimit import TokenBucket
 from ._retry import RetryPolicy
 from ._validation import is_e164, send_problems
@@ -73,6 +74,7 @@ __all__ = [
     "ChatmaidTransportError",
     "ChatmaidValidationError",
     "ClientConfig",
+    "ClientOptions",
     "DeliveryTimeoutError",
     "ErrorEnvelope",
     "InvalidWebhookPayloadError",
@@ -81,6 +83,7 @@ __all__ = [
     "MessageCounts",
     "MessageEvent",
     "MessageEventData",
+    "MessageFilters",
     "MessageStatus",
     "MissingSignatureError",
     "NoConnectedPhoneError",
@@ -95,12 +98,14 @@ __all__ = [
     "RateLimitedError",
     "RequestCounts",
     "RetryPolicy",
+    "SendFields",
     "SendMessageRequest",
     "ServerError",
     "SignatureMismatchError",
     "TimestampOutsideToleranceError",
     "TokenBucket",
     "Usage",
+    "WaitOptions",
     "WebhookEvent",
     "WebhookVerificationError",
     "__version__",

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
 from typing_extensions import Unpack
 
-from ._config import ClientConfig, ClientOptions, build_config
+from ._base_client import BaseClient
+from ._config import ClientOptions
 from ._flow import Flow, run_sync
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
-from ._operations import MessageFilters, Operations
+from ._operations import MessageFilters, SendFields, WaitOptions
 
 T = TypeVar("T")
 
 
-class ChatmaidClient:
+class ChatmaidClient(BaseClient):
     """A blocking client for every Chatmaid endpoint.
 
     Example::
@@ -27,10 +28,9 @@ class ChatmaidClient:
         sender = client.resolve_sender()
         client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
 
-    The key falls back to ``CHATMAID_API_KEY``; ``options`` are ``ClientOptions``.
-    Requests are rate limited per key, retried as ``RetryPolicy`` says, and raise a
-    ``ChatmaidError`` subclass on failure. ``transport``, ``sleep`` and the ``clock``
-    option are injectable so tests take no network and no wall time.
+    The key falls back to ``CHATMAID_API_KEY``; ``options`` are ``ClientOptions``. Requests
+    are rate limited per key and retried per ``RetryPolicy``; failures raise ``ChatmaidError``
+    subclasses. ``transport``, ``sleep`` and the ``clock`` option serve tests.
     """
 
     def __init__(
@@ -41,33 +41,16 @@ class ChatmaidClient:
         sleep: Callable[[float], object] = time.sleep,
         **options: Unpack[ClientOptions],
     ) -> None:
-        self.config: ClientConfig = build_config(api_key, options)
-        self._ops = Operations(self.config)
+        super().__init__(api_key, options)
         self._http = httpx.Client(timeout=self.config.timeout, transport=transport)
         self._sleep = sleep
 
     def _run(self, flow: Flow[T]) -> T:
         return run_sync(flow, self._http.send, self._sleep)
 
-    def send_message(
-        self,
-        *,
-        from_phone_id: str,
-        to: str,
-        content: str | None = None,
-        media_urls: Sequence[str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Message:
-        """Send a message; a random idempotency key is used when none is given."""
-        return self._run(
-            self._ops.send_message(
-                from_phone_id=from_phone_id,
-                to=to,
-                content=content,
-                media_urls=media_urls,
-                idempotency_key=idempotency_key,
-            )
-        )
+    def send_message(self, **fields: Unpack[SendFields]) -> Message:
+        """Send a message (``SendFields``); a random idempotency key if none is given."""
+        return self._run(self._ops.send_message(**fields))
 
     def get_message(self, message_id: str) -> Message:
         """One message with its lifecycle timestamps."""
@@ -119,23 +102,9 @@ class ChatmaidClient:
         """The sender for a phone ID, an E.164 number, or the first connected phone."""
         return self._run(self._ops.resolve_sender(phone))
 
-    def wait_for_terminal(
-        self,
-        message_id: str,
-        *,
-        timeout: float = 300.0,
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-    ) -> Message:
+    def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
         """Poll until the message is ``sent``, ``failed`` or another terminal status."""
-        return self._run(
-            self._ops.wait_for_terminal(
-                message_id,
-                timeout=timeout,
-                poll_interval=poll_interval,
-                max_poll_interval=max_poll_interval,
-            )
-        )
+        return self._run(self._ops.wait_for_terminal(message_id, **options))
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -151,9 +120,3 @@ class ChatmaidClient:
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-    def __repr__(self) -> str:
-        return (
-            f"ChatmaidClient(api_key={self.config.masked_key!r}, "
-            f"base_url={self.config.base_url!r}, environment={self.config.environment!r})"
-        )

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
-from typing_extensions import Unpack
+from typing_extensions import NotRequired, Unpack
 
 from ._config import ClientConfig
 from ._errors import ChatmaidValidationError, DeliveryTimeoutError, NoConnectedPhoneError
@@ -37,6 +37,29 @@ _STATUSES = ("pending", "sent", "failed")
 _PERIODS = ("day", "week", "month")
 
 
+class SendFields(TypedDict):
+    """Fields of a send: ``from_phone_id`` and ``to`` (E.164) are required; ``content``
+    (at most 4096 characters) and/or ``media_urls`` (https); an ``idempotency_key``
+    (at most 64 characters; a random one is used when absent)."""
+
+    from_phone_id: str
+    to: str
+    content: NotRequired[str | None]
+    media_urls: NotRequired[Sequence[str] | None]
+    idempotency_key: NotRequired[str | None]
+
+
+class WaitOptions(TypedDict, total=False):
+    """How ``wait_for_terminal`` polls: ``timeout`` (s, default 300), ``poll_interval``
+    (s, default 2), growing by ``backoff`` (default 1.5) up to ``max_poll_interval``
+    (s, default 30)."""
+
+    timeout: float
+    poll_interval: float
+    max_poll_interval: float
+    backoff: float
+
+
 class MessageFilters(TypedDict, total=False):
     """Filters of ``list_messages``: ``status`` (pending, sent, failed), the sender's
     ``phone_number_id``, and ``environment`` (test or live; default: the key's)."""
@@ -56,16 +79,11 @@ class Operations:
 
     # -- messages -------------------------------------------------------------------
 
-    def send_message(
-        self,
-        *,
-        from_phone_id: str,
-        to: str,
-        content: str | None = None,
-        media_urls: Sequence[str] | None = None,
-        idempotency_key: str | None = None,
-    ) -> Flow[Message]:
+    def send_message(self, **fields: Unpack[SendFields]) -> Flow[Message]:
         """``POST /v1/messages/send``; always with an idempotency key."""
+        from_phone_id, to = fields["from_phone_id"], fields["to"]
+        content, idempotency_key = fields.get("content"), fields.get("idempotency_key")
+        media_urls = fields.get("media_urls")
         urls = list(media_urls) if media_urls is not None else None
         problems = send_problems(
             to=to, content=content, media_urls=urls, idempotency_key=idempotency_key
@@ -169,20 +187,16 @@ class Operations:
             f"sender {phone!r} is not a phone of this account" + _listing(phones)
         )
 
-    def wait_for_terminal(
-        self,
-        message_id: str,
-        *,
-        timeout: float = 300.0,
-        poll_interval: float = 2.0,
-        max_poll_interval: float = 30.0,
-        backoff: float = 1.5,
-    ) -> Flow[Message]:
+    def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Flow[Message]:
         """Poll a message until its status is terminal (``sent``, ``failed``, ...).
 
-        The interval grows by ``backoff`` up to ``max_poll_interval``; after ``timeout``
-        seconds ``DeliveryTimeoutError`` is raised with the last status seen.
+        Polling follows ``WaitOptions``; after ``timeout`` seconds
+        ``DeliveryTimeoutError`` is raised with the last status seen.
         """
+        timeout = options.get("timeout", 300.0)
+        poll_interval = options.get("poll_interval", 2.0)
+        max_poll_interval = options.get("max_poll_interval", 30.0)
+        backoff = options.get("backoff", 1.5)
         if poll_interval <= 0 or timeout <= 0 or backoff < 1:
             raise ChatmaidValidationError(
                 ["poll_interval and timeout must be positive and backoff at least 1"],
