@@ -1,0 +1,87 @@
+"""Accepting sends and moving messages ``pending -> sent | failed``.
+
+Test keys deliver at once (the answer is already ``sent`` or ``failed``); live keys
+answer ``pending`` and settle after ``Settings.live_delay`` seconds. A recipient whose
+number ends in one of ``FAILURE_PATTERNS`` fails, the same way in both environments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from .._models import WebhookEvent
+from .responses import ApiError
+from .state import ApiKeyRecord, MessageRecord, SandboxState, new_id, utcnow
+from .validation import SendRequest
+
+#: Last four digits of the recipient -> (errorCode, errorMessage).
+FAILURE_PATTERNS: dict[str, tuple[str, str]] = {
+    "0000": ("RECIPIENT_NOT_ON_WHATSAPP", "Recipient is not a WhatsApp user"),
+    "0001": ("MESSAGE_UNDELIVERABLE", "Message could not be delivered"),
+}
+
+
+class Lifecycle:
+    """Creates messages and settles them, announcing each settlement as an event."""
+
+    def __init__(self, state: SandboxState, emit: Callable[[WebhookEvent], None]) -> None:
+        self._state = state
+        self._emit = emit
+        self._pending: dict[str, asyncio.TimerHandle] = {}
+
+    def accept(self, key: ApiKeyRecord, request: SendRequest) -> MessageRecord:
+        """The message for a valid send: the original one if the idempotency key was used.
+
+        Synchronous on purpose: nothing awaits between the idempotency lookup and the
+        insert, so concurrent sends with one key create exactly one message.
+        """
+        state = self._state
+        if request.idempotency_key is not None:
+            original = state.message_for_idempotency_key(request.idempotency_key)
+            if original is not None:
+                return original
+        phone = state.phones.get(request.from_phone_id)
+        if phone is None:
+            raise ApiError(404, f"Phone {request.from_phone_id} not found in this account")
+        if key.environment == "live" and not phone.connected:
+            raise ApiError(
+                400,
+                f"Phone {phone.phone_number} is not connected: reconnect it in the dashboard "
+                "or send from a connected phone",
+            )
+        message = state.add_message(
+            MessageRecord(
+                id=new_id("msg_"),
+                phone_id=phone.id,
+                sender=phone.phone_number,
+                to=request.to,
+                content=request.content,
+                media_urls=request.media_urls,
+                environment=key.environment,
+                created_at=utcnow(),
+                idempotency_key=request.idempotency_key,
+            )
+        )
+        if key.environment == "test":
+            self._settle(message)
+        else:
+            loop = asyncio.get_running_loop()
+            delay = state.settings.live_delay
+            self._pending[message.id] = loop.call_later(delay, self._settle, message)
+        return message
+
+    def _settle(self, message: MessageRecord) -> None:
+        self._pending.pop(message.id, None)
+        failure = FAILURE_PATTERNS.get(message.to[-4:])
+        if failure is None:
+            message.mark_sent(utcnow())
+        else:
+            message.mark_failed(utcnow(), *failure)
+        self._emit(message.event())
+
+    def cancel_all(self) -> None:
+        """Forget every pending transition (on reset or shutdown)."""
+        for handle in self._pending.values():
+            handle.cancel()
+        self._pending.clear()

@@ -1,0 +1,167 @@
+"""Webhook delivery: a queue of signed POSTs, retried on the documented schedule.
+
+An event is queued for every endpoint subscribed to it and posted by a few worker
+tasks, so an API answer never waits for a receiver. A non-2xx answer, a timeout or a
+connection error is retried 1, 5 and 15 minutes after the first attempt (times
+``Settings.time_scale``); each attempt is signed afresh and recorded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import httpx
+
+from .._models import WebhookEvent
+from ..webhooks import EVENT_HEADER, SIGNATURE_HEADER, sign
+from .state import DeliveryAttempt, SandboxState, WebhookEndpoint, new_id, utcnow
+
+DELIVERY_HEADER = "X-Chatmaid-Delivery"
+#: Seconds after the first attempt at which a failed delivery is retried (Webhooks page).
+RETRY_OFFSETS = (60.0, 300.0, 900.0)
+WORKERS = 4
+
+
+@dataclass(slots=True)
+class _Delivery:
+    id: str
+    endpoint: WebhookEndpoint
+    event: str
+    body: bytes
+    generation: int
+    queued_at: datetime
+    first_attempt: float = 0.0  # monotonic time of attempt 1
+    first_attempted_at: datetime | None = None
+
+
+_Job = tuple[_Delivery, int]
+
+
+class WebhookDispatcher:
+    """Queues, signs, posts, retries and records webhook deliveries."""
+
+    def __init__(self, state: SandboxState, clock: Callable[[], float] = time.monotonic) -> None:
+        self._state = state
+        self._clock = clock
+        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        self._retries: dict[tuple[str, int], asyncio.TimerHandle] = {}
+        self._generation = 0
+        self._http: httpx.AsyncClient | None = None
+
+    def emit(self, event: WebhookEvent) -> None:
+        """Queue ``event`` for every endpoint subscribed to it."""
+        endpoints = [e for e in self._state.webhooks.values() if event.event in e.events]
+        if not endpoints:
+            return
+        body = event.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        now = utcnow()
+        for endpoint in endpoints:
+            delivery = _Delivery(new_id("dlv_"), endpoint, event.event, body, self._generation, now)
+            self._queue.put_nowait((delivery, 1))
+
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Run the workers (and their HTTP client) for the lifetime of the server."""
+        async with httpx.AsyncClient() as http:
+            self._http = http
+            workers = [asyncio.create_task(self._work()) for _ in range(WORKERS)]
+            try:
+                yield
+            finally:
+                self.reset()
+                for worker in workers:
+                    worker.cancel()
+                for worker in workers:
+                    with suppress(asyncio.CancelledError):
+                        await worker
+                self._http = None
+
+    def reset(self) -> None:
+        """Drop queued and scheduled deliveries; attempts in flight are not recorded."""
+        self._generation += 1
+        for handle in self._retries.values():
+            handle.cancel()
+        self._retries.clear()
+        while not self._queue.empty():
+            self._queue.get_nowait()
+
+    async def _work(self) -> None:
+        while True:
+            delivery, attempt = await self._queue.get()
+            if self._current(delivery):
+                await self._attempt(delivery, attempt)
+
+    def _current(self, delivery: _Delivery) -> bool:
+        return (
+            delivery.generation == self._generation and delivery.endpoint.id in self._state.webhooks
+        )
+
+    async def _attempt(self, delivery: _Delivery, attempt: int) -> None:
+        assert self._http is not None
+        started, attempted_at = self._clock(), utcnow()
+        if attempt == 1:
+            delivery.first_attempt, delivery.first_attempted_at = started, attempted_at
+        signature = sign(delivery.body, delivery.endpoint.secret)
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_HEADER: delivery.event,
+            SIGNATURE_HEADER: signature,
+            DELIVERY_HEADER: delivery.id,
+        }
+        status_code: int | None = None
+        error: str | None = None
+        try:
+            response = await self._http.post(
+                delivery.endpoint.url,
+                content=delivery.body,
+                headers=headers,
+                timeout=self._state.settings.webhook_timeout,
+            )
+            status_code = response.status_code
+            if not response.is_success:
+                error = f"HTTP {status_code}"
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if not self._current(delivery):
+            return
+        self._state.deliveries.append(
+            DeliveryAttempt(
+                delivery_id=delivery.id,
+                endpoint_id=delivery.endpoint.id,
+                url=delivery.endpoint.url,
+                event=delivery.event,
+                attempt=attempt,
+                scheduled_at=self._scheduled_at(delivery, attempt),
+                attempted_at=attempted_at,
+                offset_seconds=started - delivery.first_attempt,
+                signature=signature,
+                duration_ms=(self._clock() - started) * 1000,
+                status_code=status_code,
+                error=error,
+            )
+        )
+        if error is not None and attempt <= len(RETRY_OFFSETS):
+            self._schedule_retry(delivery, attempt + 1)
+
+    def _scheduled_at(self, delivery: _Delivery, attempt: int) -> datetime:
+        if attempt == 1 or delivery.first_attempted_at is None:
+            return delivery.queued_at
+        offset = RETRY_OFFSETS[attempt - 2] * self._state.settings.time_scale
+        return delivery.first_attempted_at + timedelta(seconds=offset)
+
+    def _schedule_retry(self, delivery: _Delivery, attempt: int) -> None:
+        due = delivery.first_attempt + RETRY_OFFSETS[attempt - 2] * self._state.settings.time_scale
+        job = (delivery.id, attempt)
+        loop = asyncio.get_running_loop()
+        self._retries[job] = loop.call_later(
+            max(0.0, due - self._clock()), self._enqueue_retry, delivery, attempt
+        )
+
+    def _enqueue_retry(self, delivery: _Delivery, attempt: int) -> None:
+        self._retries.pop((delivery.id, attempt), None)
+        self._queue.put_nowait((delivery, attempt))
