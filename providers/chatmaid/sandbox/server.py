@@ -21,9 +21,11 @@ from typing import Any
 import httpx
 import uvicorn
 from starlette.types import ASGIApp
+from typing_extensions import Unpack
 
 from .._async_client import AsyncChatmaidClient
 from .._client import ChatmaidClient
+from .._config import ClientOptions
 from .admin_client import Admin
 from .app import create_app
 from .faults import quiet_dropped_response_logs
@@ -120,13 +122,19 @@ class SandboxHandle:
     disconnected_phone_id: str = SEED.disconnected_phone_id
     account_id: str = SEED.account_id
 
-    def client(self, api_key: str | None = None, **kwargs: Any) -> ChatmaidClient:
+    def client(
+        self, api_key: str | None = None, **options: Unpack[ClientOptions]
+    ) -> ChatmaidClient:
         """A ``ChatmaidClient`` on this sandbox (the test key unless told)."""
-        return ChatmaidClient(api_key or self.test_key, base_url=self.url, **kwargs)
+        options.setdefault("base_url", self.url)
+        return ChatmaidClient(api_key or self.test_key, **options)
 
-    def async_client(self, api_key: str | None = None, **kwargs: Any) -> AsyncChatmaidClient:
+    def async_client(
+        self, api_key: str | None = None, **options: Unpack[ClientOptions]
+    ) -> AsyncChatmaidClient:
         """An ``AsyncChatmaidClient`` on this sandbox (the test key unless told)."""
-        return AsyncChatmaidClient(api_key or self.test_key, base_url=self.url, **kwargs)
+        options.setdefault("base_url", self.url)
+        return AsyncChatmaidClient(api_key or self.test_key, **options)
 
     def stop(self) -> None:
         """Stop the sandbox."""
