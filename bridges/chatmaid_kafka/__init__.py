@@ -1,0 +1,1 @@
+"""chatmaid_kafka: the Kafka bridge of chatmaid-connectors."""

@@ -1,0 +1,283 @@
+"""The notify consumer: a poll loop in one thread, sends on an asyncio loop in another.
+
+Poll thread (owns the ``KafkaConsumer``): reads records, registers their offsets with
+the partition's tracker, hands them to the dispatcher, pauses a partition while too
+many of its events are unfinished (or while the API holds us off with a 429) and
+resumes it once they drain, and commits each partition's finished watermark. It never
+waits on a send, so it polls well within ``max.poll.interval.ms`` whatever the API does.
+
+Rebalances: kafka-python 3.x runs listeners on its IO thread, where blocking would
+stall heartbeats. Ours is an ``AsyncConsumerRebalanceListener``: on revocation it stops
+the revoked partitions' queued sends, then keeps committing their finished watermark
+(each commit is an awaited broker round trip, which also paces the wait) until their
+in-flight sends finish or ``revoke_grace`` runs out, then abandons the rest. Abandoned
+events are read again by the next owner and re-sent with the same idempotency key, so
+the API answers with the original message: no second WhatsApp message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from kafka.structs import OffsetAndMetadata
+
+from .aio import LoopThread
+from .dispatcher import Dispatcher, Job
+from .metrics import BridgeMetrics, ObservedTransport
+from .offsets import OffsetBook, OffsetTracker, PartitionId
+from .processor import Consumed
+from .records import SourceRecord
+from .settings import BridgeSettings
+
+logger = logging.getLogger("chatmaid_kafka.consumer")
+
+POLL_TIMEOUT_MS = 100
+LAG_INTERVAL = 1.0
+
+
+class NotifyConsumer:
+    """Consumes the notify topic with manual commits until ``stop`` is set."""
+
+    def __init__(
+        self,
+        settings: BridgeSettings,
+        kafka_consumer: Any,
+        dispatcher: Dispatcher[Consumed],
+        sends: LoopThread,
+        metrics: BridgeMetrics,
+        api: ObservedTransport | None = None,
+    ) -> None:
+        self._settings = settings
+        self._consumer = kafka_consumer
+        self._dispatcher = dispatcher
+        self._sends = sends
+        self._metrics = metrics
+        self._api = api
+        self._book = OffsetBook()
+        self._last_commit = 0.0
+        self._last_lag = 0.0
+
+    @staticmethod
+    def connect(settings: BridgeSettings) -> Any:
+        """A ``KafkaConsumer`` for the notify topic: manual commits, bounded polls."""
+        return KafkaConsumer(
+            group_id=settings.group_id,
+            client_id="chatmaid-bridge",
+            enable_auto_commit=False,
+            auto_offset_reset=settings.auto_offset_reset,
+            max_poll_records=settings.max_poll_records,
+            max_poll_interval_ms=settings.max_poll_interval_ms,
+            session_timeout_ms=settings.session_timeout_ms,
+            **settings.kafka_options(),
+        )
+
+    @property
+    def pending(self) -> int:
+        """Events read and not yet finished, over every assigned partition."""
+        return self._book.pending()
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until ``stop`` is set, then drain, commit and leave the group."""
+        self._consumer.subscribe([self._settings.notify_topic], listener=_RebalanceListener(self))
+        logger.info(
+            "consuming %s as group %s", self._settings.notify_topic, self._settings.group_id
+        )
+        try:
+            while not stop.is_set():
+                self._apply_backpressure()
+                self._commit_finished()
+                records = self._consumer.poll(
+                    timeout_ms=POLL_TIMEOUT_MS, max_records=self._settings.max_poll_records
+                )
+                if records:
+                    self._dispatch(records)
+                self._report_lag()
+            self._drain()
+        finally:
+            self._consumer.close(autocommit=False)
+            logger.info("consumer closed")
+
+    # -- the poll loop --------------------------------------------------------------
+
+    def _dispatch(self, records: dict[Any, list[Any]]) -> None:
+        jobs: list[Job[Consumed]] = []
+        for topic_partition, batch in records.items():
+            partition = PartitionId(*topic_partition)
+            tracker = self._book.get(partition)
+            if tracker is None:  # revoked between fetch and now
+                continue
+            for record in batch:
+                tracker.add(record.offset)
+                source = SourceRecord(
+                    record.topic,
+                    record.partition,
+                    record.offset,
+                    record.key,
+                    record.value,
+                    list(record.headers or []),
+                )
+                jobs.append(Job(partition, record.key, Consumed(tracker, source)))
+        self._metrics.events_consumed.inc(len(jobs))
+        self._sends.call_soon(self._dispatcher.submit, jobs)
+
+    def _apply_backpressure(self, drain: bool = False) -> None:
+        limit = self._settings.max_pending_per_partition
+        held = self._api is not None and self._api.held()
+        paused = set(self._consumer.paused())
+        pause, resume = [], []
+        for tracker in self._book.trackers():
+            topic_partition = TopicPartition(*tracker.partition)
+            pending = tracker.pending
+            if topic_partition in paused:
+                if not drain and not held and pending <= limit // 2:
+                    resume.append(topic_partition)
+            elif drain or held or pending >= limit:
+                pause.append(topic_partition)
+        if pause:
+            self._consumer.pause(*pause)
+        if resume:
+            self._consumer.resume(*resume)
+        if pause or resume:
+            logger.debug("paused %s, resumed %s (429 hold: %s)", pause, resume, held)
+        self._metrics.partitions_paused.set(len(self._consumer.paused()))
+        self._metrics.events_pending.set(self._book.pending())
+
+    def _commit_finished(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_commit < self._settings.commit_interval:
+            return
+        self._last_commit = now
+        offsets = self._uncommitted(self._book.trackers())
+        if not offsets:
+            return
+        if force:
+            try:
+                self._consumer.commit(offsets)
+            except KafkaError as exc:
+                logger.warning("final commit failed: %s", exc)
+                return
+            self._committed(offsets, None)
+        else:
+            self._consumer.commit_async(offsets, callback=self._committed)
+
+    def _uncommitted(
+        self, trackers: Iterable[OffsetTracker]
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        offsets = {}
+        for tracker in trackers:
+            point = tracker.uncommitted()
+            if point is not None:
+                offsets[TopicPartition(*tracker.partition)] = OffsetAndMetadata(point, "", -1)
+                tracker.mark_committed(point)
+        return offsets
+
+    def _committed(self, offsets: dict[Any, Any], response: object) -> None:
+        if isinstance(response, BaseException):
+            logger.warning("commit failed (it is retried): %s", response)
+            for tracker in self._book.trackers(PartitionId(*tp) for tp in offsets):
+                tracker.mark_committed(None)
+            return
+        logger.debug("committed %s", {tp.partition: o.offset for tp, o in offsets.items()})
+
+    def _report_lag(self) -> None:
+        now = time.monotonic()
+        if now - self._last_lag < LAG_INTERVAL:
+            return
+        self._last_lag = now
+        for tracker in self._book.trackers():
+            topic_partition = TopicPartition(*tracker.partition)
+            end = self._consumer.highwater(topic_partition)
+            point = tracker.committable()
+            if end is not None and point is not None:
+                self._metrics.consumer_lag.labels(*map(str, tracker.partition)).set(end - point)
+
+    def _drain(self) -> None:
+        """Start nothing new, let in-flight events finish (bounded), commit, let go."""
+        trackers = self._book.trackers()
+        for tracker in trackers:
+            tracker.stop()
+        deadline = time.monotonic() + self._settings.shutdown_timeout
+        logger.info("draining %d in-flight events", self._book.running())
+        while self._book.running() and time.monotonic() < deadline:
+            self._apply_backpressure(drain=True)
+            self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS)  # stays in the group meanwhile
+            self._commit_finished()
+        self._commit_finished(force=True)
+        self._let_go(self._book.trackers())
+
+    # -- rebalances (called on kafka-python's IO thread) ----------------------------
+
+    def assigned(self, partitions: Iterable[Any]) -> None:
+        """New partitions: fresh trackers (their events are read from the committed offset)."""
+        owned = [PartitionId(*p) for p in partitions]
+        self._book.assign(owned)
+        logger.info("assigned %s", _names(owned))
+
+    async def revoked(self, partitions: Iterable[Any]) -> None:
+        """Revoked partitions: no new sends, a bounded wait for in-flight ones, commit."""
+        trackers = self._book.trackers(PartitionId(*p) for p in partitions)
+        for tracker in trackers:
+            tracker.stop()
+        deadline = time.monotonic() + self._settings.revoke_grace
+        while trackers:
+            idle = not any(tracker.running for tracker in trackers)
+            committed = await self._commit_now(trackers)
+            if idle or not committed or time.monotonic() >= deadline:
+                break
+        self._let_go(trackers)
+
+    def lost(self, partitions: Iterable[Any]) -> None:
+        """Partitions lost without a chance to commit: abandon their events."""
+        self._let_go(self._book.trackers(PartitionId(*p) for p in partitions))
+
+    async def _commit_now(self, trackers: list[OffsetTracker]) -> bool:
+        offsets = {
+            TopicPartition(*tracker.partition): OffsetAndMetadata(point, "", -1)
+            for tracker in trackers
+            if (point := tracker.committable()) is not None
+        }
+        if not offsets:
+            return False
+        try:
+            await self._consumer.commit_async(offsets)
+        except KafkaError as exc:
+            logger.warning("commit at revocation failed: %s", exc)
+            return False
+        return True
+
+    def _let_go(self, trackers: list[OffsetTracker]) -> None:
+        """Forget partitions; their unfinished events are read again by the next owner
+        and re-sent with the same idempotency keys (the API returns the originals)."""
+        if not trackers:
+            return
+        partitions = [tracker.partition for tracker in trackers]
+        abandoned = sum(tracker.running for tracker in trackers)
+        self._book.release(partitions)
+        self._sends.call_soon(self._dispatcher.cancel, partitions)
+        logger.info("released %s (%d in-flight events abandoned)", _names(partitions), abandoned)
+
+
+class _RebalanceListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
+    """Forwards kafka-python's rebalance callbacks; awaited on its IO loop, never blocking."""
+
+    def __init__(self, owner: NotifyConsumer) -> None:
+        self._owner = owner
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self._owner.revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        self._owner.assigned(assigned)
+
+    async def on_partitions_lost(self, lost: Any) -> None:
+        self._owner.lost(lost)
+
+
+def _names(partitions: Iterable[PartitionId]) -> str:
+    return ", ".join(f"{p.topic}[{p.partition}]" for p in sorted(partitions)) or "nothing"

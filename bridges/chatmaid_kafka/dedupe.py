@@ -1,0 +1,75 @@
+"""Recognising a webhook delivered twice, so its result is published once.
+
+A delivery is known by its ``X-Chatmaid-Delivery`` ID (the same on every retry) and,
+as a fallback for deliveries without it or re-sent under a new ID, by what it reports:
+(event, messageId, status) for messages, (event, phone ID, timestamp) for phones. Each
+key maps to the publish task of the first delivery, so a retry that arrives while that
+publish is still waiting for Kafka joins it instead of publishing again; once the task
+succeeded only a marker is kept. Memory is bounded: the oldest keys go first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from collections.abc import Callable
+
+from chatmaid import MessageEvent, PhoneEvent, WebhookEvent
+
+
+def delivery_keys(delivery_id: str | None, event: WebhookEvent) -> list[str]:
+    """The keys a delivery is recognised by."""
+    keys = [f"delivery:{delivery_id}"] if delivery_id else []
+    if isinstance(event, MessageEvent):
+        keys.append(f"message:{event.event}:{event.data.message_id}:{event.data.status}")
+    elif isinstance(event, PhoneEvent):
+        keys.append(f"phone:{event.event}:{event.data.id}:{event.to_api()['timestamp']}")
+    return keys
+
+
+#: Marker of a delivery whose result Kafka acknowledged.
+PUBLISHED = "published"
+
+Entry = asyncio.Task[None] | str
+
+
+class DeliveryLedger:
+    """Bounded map delivery key -> the task publishing its result, or ``PUBLISHED``."""
+
+    def __init__(self, capacity: int) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be at least 1, got {capacity}")
+        self._capacity = capacity
+        self._entries: OrderedDict[str, Entry] = OrderedDict()
+
+    def claim(self, keys: list[str], start: Callable[[], asyncio.Task[None]]) -> tuple[Entry, bool]:
+        """The entry of a delivery: an earlier one (duplicate: True), else ``start()``'s task."""
+        for key in keys:
+            entry = self._entries.get(key)
+            if entry is not None:
+                self._remember(keys, entry)
+                return entry, True
+        task = start()
+        task.add_done_callback(lambda done: self._settle(keys, done))
+        self._remember(keys, task)
+        return task, False
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def _settle(self, keys: list[str], task: asyncio.Task[None]) -> None:
+        # Success leaves a marker (no task kept alive); failure lets a retry publish.
+        ok = not task.cancelled() and task.exception() is None
+        for key in keys:
+            if self._entries.get(key) is task:
+                if ok:
+                    self._entries[key] = PUBLISHED
+                else:
+                    del self._entries[key]
+
+    def _remember(self, keys: list[str], entry: Entry) -> None:
+        for key in keys:
+            self._entries[key] = entry
+            self._entries.move_to_end(key)
+        while len(self._entries) > self._capacity:
+            self._entries.popitem(last=False)

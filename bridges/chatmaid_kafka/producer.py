@@ -1,0 +1,129 @@
+"""One idempotent ``KafkaProducer`` (acks=all) for results, correlations and dead letters.
+
+``send(records, on_done)`` calls ``on_done(None)`` once Kafka acknowledged every
+record, or ``on_done(error)`` with the first failure; it never blocks on the network
+(callbacks run on the producer's IO thread). ``publish(records)`` is the asyncio form.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from .records import OutgoingRecord
+
+logger = logging.getLogger("chatmaid_kafka.producer")
+
+Done = Callable[[BaseException | None], None]
+
+
+class PublishError(RuntimeError):
+    """Kafka did not acknowledge a record."""
+
+
+class Publisher:
+    """Produces records with acks=all; wraps one ``KafkaProducer``."""
+
+    def __init__(self, producer: Any) -> None:
+        self._producer = producer
+
+    @classmethod
+    def connect(cls, kafka_options: dict[str, Any], **overrides: Any) -> Publisher:
+        """A publisher on a new producer: idempotent, acks=all, short linger."""
+        options = {
+            "acks": "all",
+            "enable_idempotence": True,
+            "linger_ms": 2,
+            "max_block_ms": 10_000,
+            "client_id": "chatmaid-bridge",
+            **kafka_options,
+            **overrides,
+        }
+        return cls(KafkaProducer(**options))
+
+    def warm_up(self, topics: Sequence[str]) -> None:
+        """Fetch metadata of ``topics`` now (waiting up to max_block_ms), so that later
+        sends never block the event loop waiting for it."""
+        for topic in topics:
+            try:
+                self._producer.partitions_for(topic)
+            except KafkaError as exc:
+                raise PublishError(f"no metadata for topic {topic!r}: {exc}") from exc
+
+    def send(self, records: Sequence[OutgoingRecord], on_done: Done) -> None:
+        """Produce ``records``; ``on_done`` is called once, when all are acked or one failed."""
+        if not records:
+            on_done(None)
+            return
+        waiter = _AllAcked(len(records), on_done)
+        for record in records:
+            try:
+                future = self._producer.send(
+                    record.topic, key=record.key, value=record.value, headers=record.headers
+                )
+            except KafkaError as exc:
+                waiter.failed(exc)
+                return
+            future.add_callback(waiter.acked)
+            future.add_errback(waiter.failed)
+
+    async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        """Produce ``records`` and wait for their acks; raises ``PublishError``."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            loop.call_soon_threadsafe(_settle, done, error)
+
+        self.send(records, settle)
+        await done
+
+    def flush(self, timeout: float) -> None:
+        """Wait up to ``timeout`` seconds for every pending record."""
+        try:
+            self._producer.flush(timeout=timeout)
+        except KafkaError as exc:
+            logger.warning("producer flush incomplete: %s", exc)
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Flush and close the producer."""
+        self._producer.close(timeout=timeout)
+
+
+class _AllAcked:
+    """Counts acks of one batch; reports the outcome once."""
+
+    def __init__(self, count: int, on_done: Done) -> None:
+        self._remaining = count
+        self._on_done: Done | None = on_done
+        self._lock = threading.Lock()
+
+    def acked(self, _metadata: object) -> None:
+        with self._lock:
+            self._remaining -= 1
+            report = self._on_done if self._remaining == 0 else None
+            if report is not None:
+                self._on_done = None
+        if report is not None:
+            report(None)
+
+    def failed(self, error: BaseException) -> None:
+        with self._lock:
+            report, self._on_done = self._on_done, None
+        if report is not None:
+            report(error)
+
+
+def _settle(future: asyncio.Future[None], error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is None:
+        future.set_result(None)
+    else:
+        future.set_exception(PublishError(f"Kafka did not acknowledge: {error}"))

@@ -1,0 +1,196 @@
+"""The records the bridge writes: results, correlations and dead letters.
+
+- Result records (results topic, keyed by messageId, or by phone ID for phone events):
+  ``message.accepted`` from the API answer, then ``message.sent`` / ``message.failed`` /
+  ``phone.*`` from webhooks. JSON, schema in ``result-record.schema.json``.
+- Correlation records (compacted topic, keyed by messageId): the eventId and metadata
+  of the event that caused a message, so a receiver on another host can label webhooks.
+- Dead letters (DLQ topic): the original key, value and headers, plus ``chatmaid.errors.*``
+  headers saying where the record came from and why it failed (as Kafka Connect does).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from chatmaid import ChatmaidAPIError, Message, MessageEvent, PhoneEvent, WebhookEvent
+
+Headers = list[tuple[str, bytes]]
+
+#: Prefix of the error headers of a dead letter.
+ERROR_HEADER_PREFIX = "chatmaid.errors."
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRecord:
+    """A record to produce."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRecord:
+    """Where a consumed record came from, and what it held (for dead letters)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: Headers = field(default_factory=list)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        frozen=True,
+        field_title_generator=lambda name, info: info.alias or to_camel(name),
+    )
+
+    def to_bytes(self) -> bytes:
+        """Compact JSON with camelCase keys."""
+        return self.model_dump_json(by_alias=True).encode()
+
+
+class Correlation(_Wire):
+    """What the bridge knows about the event behind a message."""
+
+    event_id: str | None = None
+    idempotency_key: str | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class ResultRecord(_Wire):
+    """One outcome of a notify event, or a phone event, on the results topic."""
+
+    model_config = ConfigDict(title="Chatmaid result record")
+
+    type: str = Field(description="message.accepted, message.sent, message.failed, phone.*")
+    source: Literal["api", "webhook"] = Field(description="api: the send's answer; webhook")
+    event_id: str | None = Field(None, description="eventId of the notify event, when known")
+    idempotency_key: str | None = Field(None, description="the send's idempotency key")
+    message_id: str | None = Field(None, description="the message (msg_*); null for phones")
+    phone_id: str | None = Field(None, description="the phone, for phone events")
+    status: str | None = Field(None, description="message or connection status")
+    environment: str | None = Field(None, description="test or live")
+    error_code: str | None = Field(None, description="set when the message failed")
+    occurred_at: str = Field(description="when it happened, ISO 8601 UTC")
+    metadata: dict[str, Any] | None = Field(None, description="the notify event's metadata")
+    data: dict[str, Any] = Field(description="the API message, or the webhook's raw data")
+
+    @property
+    def key(self) -> bytes | None:
+        """The Kafka key: the messageId, else the phone ID."""
+        ident = self.message_id or self.phone_id
+        return ident.encode() if ident else None
+
+
+def accepted_record(message: Message, correlation: Correlation) -> ResultRecord:
+    """The ``message.accepted`` record of a send the API accepted."""
+    data = message.to_api()
+    return ResultRecord(
+        type="message.accepted",
+        source="api",
+        event_id=correlation.event_id,
+        idempotency_key=correlation.idempotency_key,
+        message_id=message.id,
+        status=message.status,
+        environment=message.environment,
+        error_code=message.error_code,
+        occurred_at=data.get("createdAt") or _now(),
+        metadata=correlation.metadata,
+        data=data,
+    )
+
+
+def webhook_record(event: WebhookEvent, correlation: Correlation | None) -> ResultRecord:
+    """The record of a verified webhook, labelled with its event when known."""
+    known = correlation or Correlation()
+    message_id = phone_id = status = environment = error_code = None
+    if isinstance(event, MessageEvent):
+        message_id, status = event.data.message_id, event.data.status
+        environment, error_code = event.data.environment, event.data.error_code
+    elif isinstance(event, PhoneEvent):
+        phone_id, status = event.data.id, event.data.connection_status
+    wire = event.to_api()
+    return ResultRecord(
+        type=event.event,
+        source="webhook",
+        event_id=known.event_id,
+        idempotency_key=known.idempotency_key,
+        message_id=message_id,
+        phone_id=phone_id,
+        status=status,
+        environment=environment,
+        error_code=error_code,
+        occurred_at=wire["timestamp"],
+        metadata=known.metadata,
+        data=wire["data"],
+    )
+
+
+def webhook_message_id(event: WebhookEvent) -> str | None:
+    """The messageId a webhook is about, if it is about a message."""
+    return event.data.message_id if isinstance(event, MessageEvent) else None
+
+
+def dead_letter(
+    source: SourceRecord,
+    topic: str,
+    *,
+    stage: str,
+    error: BaseException,
+    reason: str | None = None,
+    event_id: str | None = None,
+) -> OutgoingRecord:
+    """The dead letter of ``source``: its key, value and headers plus the error headers."""
+    errors: dict[str, str | None] = {
+        "topic": source.topic,
+        "partition": str(source.partition),
+        "offset": str(source.offset),
+        "stage": stage,
+        "class.name": type(error).__name__,
+        "exception.message": reason or str(error),
+        "http.status": (str(error.status_code) if isinstance(error, ChatmaidAPIError) else None),
+        "event.id": event_id,
+        "timestamp": _now(),
+    }
+    kept = [(k, v) for k, v in source.headers if not k.startswith(ERROR_HEADER_PREFIX)]
+    added = [
+        (ERROR_HEADER_PREFIX + name, value.encode())
+        for name, value in errors.items()
+        if value is not None
+    ]
+    return OutgoingRecord(topic, source.key, source.value, kept + added)
+
+
+def error_headers(headers: Headers) -> dict[str, str]:
+    """The ``chatmaid.errors.*`` headers of a dead letter, by short name."""
+    return {
+        k.removeprefix(ERROR_HEADER_PREFIX): v.decode()
+        for k, v in headers
+        if k.startswith(ERROR_HEADER_PREFIX)
+    }
+
+
+def result_record_schema() -> dict[str, Any]:
+    """The JSON Schema of result records, as published in ``result-record.schema.json``."""
+    schema = ResultRecord.model_json_schema(by_alias=True)
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "https://chatmaid.net/schemas/kafka/result-record.schema.json",
+        **schema,
+    }
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")

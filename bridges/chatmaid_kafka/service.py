@@ -1,0 +1,220 @@
+"""A bridge process: builds the consumer and/or the receiver from settings, runs, stops.
+
+Threads: the consumer's poll loop; an asyncio loop for sends; kafka-python's IO
+threads (consumer, producer, correlation tail); uvicorn for HTTP (webhooks when
+receiving, ``/healthz`` and ``/metrics`` always). ``stop()`` drains in order: the
+consumer first (in-flight sends finish and are committed), then HTTP, then Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+
+import httpx
+
+from chatmaid import (
+    AsyncChatmaidClient,
+    AuthenticationError,
+    ChatmaidError,
+    ClientOptions,
+    TokenBucket,
+)
+
+from .aio import LoopThread
+from .consumer import NotifyConsumer
+from .correlation import CorrelationIndex, CorrelationTail
+from .dedupe import DeliveryLedger
+from .dispatcher import Dispatcher
+from .metrics import BridgeMetrics, ObservedTransport
+from .processor import Consumed, EventProcessor, OutputTopics
+from .producer import Publisher
+from .receiver import ReceiverConfig, WebhookReceiver, create_app
+from .senders import SenderResolver
+from .server import HttpServer
+from .settings import BridgeSettings
+from .topics import ensure_topics
+
+logger = logging.getLogger("chatmaid_kafka.service")
+
+
+class StartupError(RuntimeError):
+    """The bridge cannot start with this configuration or environment."""
+
+
+@dataclass
+class _Sends:
+    """The consumer's half: its thread, the send loop and the API client."""
+
+    consumer: NotifyConsumer
+    loop: LoopThread
+    client: AsyncChatmaidClient
+    stop: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+
+class Bridge:
+    """The components of one bridge process. ``start()``, then ``stop()``."""
+
+    def __init__(self, settings: BridgeSettings, *, consume: bool, receive: bool) -> None:
+        if not consume and not receive:
+            raise ValueError("a bridge consumes, receives, or both")
+        self.settings = settings
+        self.metrics = BridgeMetrics()
+        self._consume = consume
+        self._receive = receive
+        self._publisher: Publisher | None = None
+        self._index: CorrelationIndex | None = None
+        self._tail: CorrelationTail | None = None
+        self._sends: _Sends | None = None
+        self._http: HttpServer | None = None
+        self.fatal: BaseException | None = None
+        self.failed = threading.Event()
+
+    @property
+    def url(self) -> str:
+        """Where the HTTP server listens."""
+        assert self._http is not None, "not started"
+        return self._http.url
+
+    def start(self) -> Bridge:
+        """Connect to Kafka (creating topics if told), start every component."""
+        s = self.settings
+        outputs = [s.results_topic, s.correlation_topic]
+        if self._consume:
+            outputs.append(s.dlq_topic)
+        if s.create_topics:
+            ensure_topics(s, [s.notify_topic, *outputs] if self._consume else outputs)
+        self._publisher = Publisher.connect(s.kafka_options())
+        self._publisher.warm_up(outputs)
+        receiver = None
+        if self._receive:
+            self._index = CorrelationIndex(s.correlation_capacity)
+            self._tail = CorrelationTail(s.kafka_options(), s.correlation_topic, self._index)
+            self._tail.start()
+            receiver = WebhookReceiver(
+                ReceiverConfig(
+                    secrets=s.webhook_secrets(),
+                    results_topic=s.results_topic,
+                    tolerance=s.webhook_tolerance,
+                    max_body_bytes=s.max_body_bytes,
+                    publish_timeout=s.publish_timeout,
+                    correlation_wait=s.correlation_wait,
+                ),
+                self._publisher,
+                self._index,
+                DeliveryLedger(s.dedupe_capacity),
+                self.metrics,
+            )
+        if self._consume:
+            self._sends = self._start_consumer(self._publisher)
+        app = create_app(self.metrics, self.health, receiver, s.webhook_path)
+        self._http = HttpServer(app, s.host, s.port).start()
+        logger.info(
+            "bridge started (consume=%s, receive=%s) on %s",
+            self._consume,
+            self._receive,
+            self._http.url,
+        )
+        return self
+
+    def health(self) -> dict[str, bool]:
+        """Liveness of each component."""
+        components = {"http": self._http is not None and self._http.alive}
+        if self._sends is not None:
+            thread = self._sends.thread
+            components["consumer"] = thread is not None and thread.is_alive() and not self.fatal
+        if self._tail is not None:
+            components["correlation"] = self._tail.alive
+        return components
+
+    def stop(self) -> None:
+        """Drain the consumer (commit what finished), then stop HTTP and Kafka clients."""
+        sends = self._sends
+        if sends is not None and sends.thread is not None:
+            sends.stop.set()
+            sends.thread.join(self.settings.shutdown_timeout + 30)
+        if self._http is not None:
+            self._http.stop()
+        if self._tail is not None:
+            self._tail.stop()
+        if self._publisher is not None:
+            self._publisher.close()
+        if sends is not None:
+            sends.loop.run(sends.client.aclose(), timeout=10)
+            sends.loop.stop()
+        logger.info("bridge stopped")
+
+    def _start_consumer(self, publisher: Publisher) -> _Sends:
+        s = self.settings
+        assert s.api_key is not None
+        loop = LoopThread().start()
+        limits = httpx.Limits(
+            max_connections=s.concurrency, max_keepalive_connections=s.concurrency
+        )
+        transport = ObservedTransport(httpx.AsyncHTTPTransport(limits=limits), self.metrics)
+        client = AsyncChatmaidClient(
+            s.api_key.get_secret_value(), transport=transport, **_client_options(s)
+        )
+        senders = SenderResolver(client, s.default_from, ttl=s.sender_cache_seconds)
+        self._check_sender(loop, senders)
+        processor = EventProcessor(
+            client=client,
+            senders=senders,
+            publisher=publisher,
+            topics=OutputTopics(s.results_topic, s.dlq_topic, s.correlation_topic),
+            metrics=self.metrics,
+            on_fatal=self._on_fatal,
+            on_correlation=self._index.put if self._index is not None else None,
+        )
+        dispatcher: Dispatcher[Consumed] = Dispatcher(processor.handle, s.concurrency)
+        consumer = NotifyConsumer(
+            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, transport
+        )
+        sends = _Sends(consumer, loop, client)
+        sends.thread = threading.Thread(
+            target=self._run_consumer, args=(sends,), name="chatmaid-bridge-poll", daemon=True
+        )
+        sends.thread.start()
+        return sends
+
+    def _check_sender(self, loop: LoopThread, senders: SenderResolver) -> None:
+        try:
+            phone = loop.run(senders.check_default(), timeout=self.settings.send_deadline)
+        except AuthenticationError as exc:
+            raise StartupError(f"the API refused the key: {exc}") from None
+        except ChatmaidError as exc:
+            logger.warning("default sender not resolvable at start (events must name one): %s", exc)
+        else:
+            logger.info("default sender: %s (%s)", phone.id, phone.phone_number)
+
+    def _run_consumer(self, sends: _Sends) -> None:
+        try:
+            sends.consumer.run(sends.stop)
+        except Exception as exc:
+            logger.exception("the consumer failed")
+            self._on_fatal(exc)
+
+    def _on_fatal(self, error: BaseException) -> None:
+        if self.fatal is None:
+            self.fatal = error
+        if self._sends is not None:
+            self._sends.stop.set()
+        self.failed.set()
+
+
+def _client_options(settings: BridgeSettings) -> ClientOptions:
+    options: ClientOptions = {
+        "timeout": settings.request_timeout,
+        "max_retries": settings.max_retries,
+        "deadline": settings.send_deadline,
+    }
+    if settings.base_url is not None:
+        options["base_url"] = settings.base_url
+    rate = settings.requests_per_minute or None
+    if rate is not None and settings.rate_limit_burst is not None:
+        options["rate_limiter"] = TokenBucket(rate, burst=settings.rate_limit_burst)
+    else:
+        options["requests_per_minute"] = rate
+    return options
