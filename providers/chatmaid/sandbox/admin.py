@@ -223,7 +223,7 @@ async def set_phone_connection(request: Request) -> Response:
     if phone is None:
         raise ApiError(404, f"Phone {request.path_params['id']} not found")
     if phone.set_connected(spec.connected, utcnow()):
-        sandbox.webhooks.emit(phone.event())
+        sandbox.webhooks.emit(f"phone.{phone.connection_status}", phone.event)
     return ok(phone.to_api())
 
 

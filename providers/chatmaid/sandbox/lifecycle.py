@@ -25,7 +25,9 @@ FAILURE_PATTERNS: dict[str, tuple[str, str]] = {
 class Lifecycle:
     """Creates messages and settles them, announcing each settlement as an event."""
 
-    def __init__(self, state: SandboxState, emit: Callable[[WebhookEvent], None]) -> None:
+    def __init__(
+        self, state: SandboxState, emit: Callable[[str, Callable[[], WebhookEvent]], None]
+    ) -> None:
         self._state = state
         self._emit = emit
         self._pending: dict[str, asyncio.TimerHandle] = {}
@@ -78,7 +80,7 @@ class Lifecycle:
             message.mark_sent(utcnow())
         else:
             message.mark_failed(utcnow(), *failure)
-        self._emit(message.event())
+        self._emit(f"message.{message.status}", message.event)
 
     def cancel_all(self) -> None:
         """Forget every pending transition (on reset or shutdown)."""

@@ -6,14 +6,22 @@ from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Any
 
+import pydantic_core
 from starlette.responses import JSONResponse
 
 from .state import iso, utcnow
 
 
-def ok(data: Any, status_code: int = 200) -> JSONResponse:
+class JsonResponse(JSONResponse):
+    """A JSON answer rendered by pydantic-core: compact, UTF-8, several times faster."""
+
+    def render(self, content: Any) -> bytes:
+        return pydantic_core.to_json(content)
+
+
+def ok(data: Any, status_code: int = 200) -> JsonResponse:
     """``{"success": true, "data": ...}``."""
-    return JSONResponse({"success": True, "data": data}, status_code=status_code)
+    return JsonResponse({"success": True, "data": data}, status_code=status_code)
 
 
 def error_response(
@@ -21,7 +29,7 @@ def error_response(
     messages: list[str],
     path: str,
     headers: Mapping[str, str] | None = None,
-) -> JSONResponse:
+) -> JsonResponse:
     """The documented error envelope (Errors page)."""
     body = {
         "success": False,
@@ -31,12 +39,12 @@ def error_response(
         "timestamp": iso(utcnow()),
         "path": path,
     }
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    return JsonResponse(body, status_code=status_code, headers=headers)
 
 
-def rate_limited_response(retry_after: int) -> JSONResponse:
+def rate_limited_response(retry_after: int) -> JsonResponse:
     """The documented 429 body, exactly, plus a ``Retry-After`` header."""
-    return JSONResponse(
+    return JsonResponse(
         {"success": False, "error": "Rate limit exceeded", "retryAfter": retry_after},
         status_code=429,
         headers={"Retry-After": str(retry_after)},
@@ -51,7 +59,7 @@ class ApiError(Exception):
         self.status_code = status_code
         self.messages = list(messages)
 
-    def response(self, path: str) -> JSONResponse:
+    def response(self, path: str) -> JsonResponse:
         """The answer for a request to ``path``."""
         return error_response(self.status_code, self.messages, path)
 
@@ -63,6 +71,6 @@ class RateLimited(ApiError):
         super().__init__(429, "Rate limit exceeded")
         self.retry_after = retry_after
 
-    def response(self, path: str) -> JSONResponse:
+    def response(self, path: str) -> JsonResponse:
         """The short 429 body the docs show (no envelope fields)."""
         return rate_limited_response(self.retry_after)

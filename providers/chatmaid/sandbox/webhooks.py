@@ -53,15 +53,19 @@ class WebhookDispatcher:
         self._generation = 0
         self._http: httpx.AsyncClient | None = None
 
-    def emit(self, event: WebhookEvent) -> None:
-        """Queue ``event`` for every endpoint subscribed to it."""
-        endpoints = [e for e in self._state.webhooks.values() if event.event in e.events]
+    def emit(self, event: str, build: Callable[[], WebhookEvent]) -> None:
+        """Queue an ``event`` for every endpoint subscribed to it; ``build`` makes it.
+
+        The payload is built only when some endpoint wants it, so a sandbox without
+        webhooks spends nothing on events.
+        """
+        endpoints = [e for e in self._state.webhooks.values() if event in e.events]
         if not endpoints:
             return
-        body = event.model_dump_json(by_alias=True, exclude_unset=True).encode()
+        body = build().model_dump_json(by_alias=True, exclude_unset=True).encode()
         now = utcnow()
         for endpoint in endpoints:
-            delivery = _Delivery(new_id("dlv_"), endpoint, event.event, body, self._generation, now)
+            delivery = _Delivery(new_id("dlv_"), endpoint, event, body, self._generation, now)
             self._queue.put_nowait((delivery, 1))
 
     @asynccontextmanager
