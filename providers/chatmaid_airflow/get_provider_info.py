@@ -1,0 +1,76 @@
+"""Provider metadata, read by Airflow through the ``apache_airflow_provider`` entry point."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatmaid import DEFAULT_BASE_URL, __version__
+
+_INTEGRATION = "Chatmaid"
+
+
+def get_provider_info() -> dict[str, Any]:
+    """The provider's metadata (``airflow providers list``, connection form, triggers)."""
+    return {
+        # Airflow requires the canonical distribution name here.
+        "package-name": "chatmaid-connectors",
+        "name": "Chatmaid",
+        "description": "Send WhatsApp messages through the Chatmaid API: hook, operators, "
+        "sensor, trigger and notifier, idempotent across task retries.",
+        "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": _INTEGRATION,
+                "external-doc-url": "https://developers.chatmaid.net/docs",
+                "tags": ["service"],
+            }
+        ],
+        "hooks": [_modules("hooks")],
+        "operators": [_modules("operators")],
+        "sensors": [_modules("sensors")],
+        "triggers": [_modules("triggers")],
+        "notifications": ["chatmaid_airflow.notifications.chatmaid.ChatmaidNotifier"],
+        "connection-types": [
+            {
+                "connection-type": "chatmaid",
+                "hook-class-name": "chatmaid_airflow.hooks.chatmaid.ChatmaidHook",
+                "hook-name": "Chatmaid",
+                "conn-fields": {
+                    "webhook_secret": {
+                        "label": "Webhook secret",
+                        "schema": {"type": ["string", "null"], "format": "password"},
+                    },
+                    "timeout": {
+                        "label": "Request timeout (s)",
+                        "schema": {"type": ["number", "null"]},
+                    },
+                    "max_retries": {
+                        "label": "Max retries",
+                        "schema": {"type": ["integer", "null"], "minimum": 0},
+                    },
+                    "requests_per_minute": {
+                        "label": "Requests per minute",
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                    },
+                },
+                "ui-field-behaviour": {
+                    "hidden-fields": ["schema", "port", "login"],
+                    "relabeling": {"host": "Base URL", "password": "API key"},
+                    "placeholders": {
+                        "host": DEFAULT_BASE_URL,
+                        "password": "sk_test_... or sk_live_...",
+                        "timeout": "10",
+                        "max_retries": "4",
+                        "requests_per_minute": "100",
+                    },
+                },
+            }
+        ],
+    }
+
+
+def _modules(kind: str) -> dict[str, Any]:
+    return {
+        "integration-name": _INTEGRATION,
+        "python-modules": [f"chatmaid_airflow.{kind}.chatmaid"],
+    }

@@ -1,0 +1,129 @@
+"""``ChatmaidNotifier``: a WhatsApp message from a task, DAG or deadline callback."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.notifier import BaseNotifier
+from airflow.sdk import Context
+
+from chatmaid import derive_idempotency_key
+from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
+
+
+class ChatmaidNotifier(BaseNotifier):
+    """Send a WhatsApp message when a callback fires.
+
+    Use it as ``on_failure_callback``, ``on_success_callback``, ``on_retry_callback``
+    (task or DAG level) or as a deadline alert's ``AsyncCallback``. Every recipient
+    gets one message per callback: the idempotency key is derived from the task
+    instance and try (or the DAG run, or the deadline) plus the recipient and the
+    rendered text, so a callback that runs twice does not send twice.
+
+    Example::
+
+        PythonOperator(
+            task_id="load",
+            python_callable=load,
+            on_failure_callback=ChatmaidNotifier(
+                to=["+15557654321", "+15557654322"],
+                content="{{ ti.task_id }} failed in {{ dag.dag_id }} ({{ run_id }})",
+            ),
+        )
+
+    :param to: one recipient or several, E.164 (templated).
+    :param content: text (templated).
+    :param media_urls: public https URLs (templated).
+    :param from_phone: a phone id, a sender's E.164 number, or ``None`` for the first
+        connected phone (templated).
+    :param idempotency_key: overrides the derived key (templated); with several
+        recipients the recipient is appended.
+    :param chatmaid_conn_id: the Chatmaid connection.
+    :param context: the callback context, for deadline alerts (Airflow passes it).
+    """
+
+    template_fields: Sequence[str] = (
+        "to",
+        "content",
+        "media_urls",
+        "from_phone",
+        "idempotency_key",
+    )
+
+    def __init__(
+        self,
+        *,
+        to: str | Sequence[str],
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        from_phone: str | None = None,
+        idempotency_key: str | None = None,
+        chatmaid_conn_id: str = ChatmaidHook.default_conn_name,
+        context: Context | None = None,
+    ) -> None:
+        super().__init__(context=context)
+        self.to = to
+        self.content = content
+        self.media_urls = media_urls
+        self.from_phone = from_phone
+        self.idempotency_key = idempotency_key
+        self.chatmaid_conn_id = chatmaid_conn_id
+
+    @cached_property
+    def hook(self) -> ChatmaidHook:
+        """The hook on ``chatmaid_conn_id``."""
+        return ChatmaidHook(self.chatmaid_conn_id)
+
+    def notify(self, context: Context) -> None:
+        """Send to every recipient (blocking)."""
+        for fields in self._sends(context):
+            message = self.hook.send_message(**fields)
+            self.log.info("Chatmaid notification %s to %s", message.id, message.to)
+
+    async def async_notify(self, context: Context) -> None:
+        """Send to every recipient on the running event loop (triggerer, deadlines)."""
+        async with self.hook.async_client() as client:
+            for fields in self._sends(context):
+                message = await self.hook.asend_message(client, **fields)
+                self.log.info("Chatmaid notification %s to %s", message.id, message.to)
+
+    def _sends(self, context: Context) -> list[dict[str, Any]]:
+        recipients = [self.to] if isinstance(self.to, str) else list(self.to)
+        identity = _callback_identity(context)
+        sends = []
+        for to in recipients:
+            key = self.idempotency_key
+            if key and len(recipients) > 1:
+                key = derive_idempotency_key(key, to, namespace="airflow-notify")
+            elif key is None and identity is not None:
+                parts = (*identity, to, self.content, *(self.media_urls or ()))
+                key = derive_idempotency_key(*parts, namespace="airflow-notify")
+            sends.append(
+                {
+                    "to": to,
+                    "content": self.content,
+                    "media_urls": self.media_urls,
+                    "from_phone": self.from_phone,
+                    "idempotency_key": key,
+                }
+            )
+        return sends
+
+
+def _callback_identity(context: Context) -> tuple[Any, ...] | None:
+    """What identifies the callback's occasion, or ``None`` (then each send gets a random key)."""
+    ti = context.get("ti")
+    if ti is not None:
+        return (ti.dag_id, ti.task_id, ti.run_id, ti.map_index, ti.try_number)
+    deadline = context.get("deadline")
+    if isinstance(deadline, dict) and deadline.get("id"):
+        return ("deadline", deadline["id"])
+    dag_run = context.get("dag_run")
+    if dag_run is not None and getattr(dag_run, "run_id", None):
+        return ("dag_run", dag_run.dag_id, dag_run.run_id)
+    return None
+
+
+send_chatmaid_notification = ChatmaidNotifier
