@@ -14,6 +14,7 @@ from typing import Any
 from pydantic.json_schema import JsonSchemaMode, models_json_schema
 
 from .._models import (
+    WEBHOOK_EVENT_TYPES,
     Account,
     ErrorEnvelope,
     Message,
@@ -84,13 +85,7 @@ def openapi_document(routes: Iterable[V1Route]) -> dict[str, Any]:
         "security": [{"bearer": []}],
         "paths": paths,
         "webhooks": {
-            event: _webhook(event, model)
-            for event, model in (
-                ("message.sent", "MessageEvent"),
-                ("message.failed", "MessageEvent"),
-                ("phone.connected", "PhoneEvent"),
-                ("phone.disconnected", "PhoneEvent"),
-            )
+            event: _webhook(event, model.__name__) for event, model in WEBHOOK_EVENT_TYPES.items()
         },
         "components": {
             "schemas": schemas,

@@ -283,6 +283,10 @@ class DeliveryAttempt:
         }
 
 
+USAGE_PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
+_LONGEST_PERIOD = max(USAGE_PERIODS.values()).total_seconds()
+
+
 class RequestStats:
     """Counts of ``/v1`` requests: by endpoint and status, and per second for usage."""
 
@@ -299,6 +303,8 @@ class RequestStats:
         second = int(time.time())
         if not self._seconds or self._seconds[-1][0] != second:
             self._seconds.append([second, 0, 0])
+            while second - self._seconds[0][0] > _LONGEST_PERIOD:
+                self._seconds.popleft()
         bucket = self._seconds[-1]
         bucket[1] += 1
         if status < 400:
@@ -327,9 +333,6 @@ class RequestStats:
             "byStatus": {str(status): count for status, count in sorted(by_status.items())},
             "byEndpoint": by_endpoint,
         }
-
-
-USAGE_PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 
 
 class SandboxState:
