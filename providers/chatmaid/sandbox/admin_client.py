@@ -38,7 +38,9 @@ class Admin:
 
     def __init__(self, base_url: str, *, timeout: float = 10.0) -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(base_url=f"{self.base_url}/_sandbox", timeout=timeout)
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/_sandbox", timeout=timeout, trust_env=False
+        )
 
     # -- stage ----------------------------------------------------------------------
 

@@ -61,9 +61,13 @@ def create_app(
     sandbox = Sandbox(state or seeded_state(opts), opts)
     public = v1_routes()
     document = json.dumps(openapi_document(public)).encode()
+
+    async def openapi(request: Request) -> Response:
+        return Response(document, media_type="application/json")
+
     routes: list[BaseRoute] = [
         *(route.bind(sandbox) for route in public),
-        Route("/openapi.json", lambda _: Response(document, media_type="application/json")),
+        Route("/openapi.json", openapi),
         Mount("/_sandbox", routes=admin_routes()),
     ]
     app = Starlette(

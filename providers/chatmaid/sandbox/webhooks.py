@@ -71,7 +71,8 @@ class WebhookDispatcher:
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
         """Run the workers (and their HTTP client) for the lifetime of the server."""
-        async with httpx.AsyncClient() as http:
+        # trust_env=False: receivers are named directly, never through an HTTP(S)_PROXY.
+        async with httpx.AsyncClient(trust_env=False) as http:
             self._http = http
             workers = [asyncio.create_task(self._work()) for _ in range(WORKERS)]
             try:
