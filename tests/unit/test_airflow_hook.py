@@ -1,0 +1,274 @@
+"""ChatmaidHook and the provider metadata: connection parsing, the client pool, the form."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema  # type: ignore[import-untyped,unused-ignore]
+import pytest
+from airflow.sdk import Connection
+
+from chatmaid import ChatmaidClient, ChatmaidConfigurationError
+from chatmaid_airflow.get_provider_info import get_provider_info
+from chatmaid_airflow.hooks import chatmaid as hook_module
+from chatmaid_airflow.hooks.chatmaid import ChatmaidConnectionSettings, ChatmaidHook
+from tests.unit.conftest import MESSAGE, envelope
+
+KEY = "sk_test_unit0123456789abcd"
+SECRET = "whsec_unit_secret_value"
+PHONES = [
+    {"id": "p_off", "phoneNumber": "+15551230000", "connectionStatus": "disconnected"},
+    {"id": "p_on", "phoneNumber": "+15551234567", "connectionStatus": "connected"},
+]
+
+
+def settings(
+    host: str | None = None, port: int | None = None, extra: Any = None, password: str = KEY
+) -> ChatmaidConnectionSettings:
+    conn = Connection(conn_id="cm", conn_type="chatmaid", host=host, port=port, password=password)
+    return ChatmaidConnectionSettings.from_connection(conn, extra or {})
+
+
+# -- provider metadata ----------------------------------------------------------------
+
+
+def test_provider_info_validates_against_airflows_schema() -> None:
+    import airflow
+
+    schema_path = Path(airflow.__file__).parent / "provider_info.schema.json"
+    jsonschema.validate(get_provider_info(), json.loads(schema_path.read_text()))
+
+
+def test_provider_info_names_the_distribution_and_importable_modules() -> None:
+    info = get_provider_info()
+    dist = metadata.distribution(info["package-name"])
+    assert dist.metadata["Name"] == "chatmaid-connectors"
+    modules = [m for kind in ("hooks", "operators", "sensors", "triggers") for m in info[kind]]
+    for entry in modules:
+        for module in entry["python-modules"]:
+            importlib.import_module(module)
+    (conn_type,) = info["connection-types"]
+    module, _, name = conn_type["hook-class-name"].rpartition(".")
+    hook = getattr(importlib.import_module(module), name)
+    assert (hook.conn_type, hook.hook_name) == (conn_type["connection-type"], "Chatmaid")
+    notifier_module, _, notifier = info["notifications"][0].rpartition(".")
+    assert hasattr(importlib.import_module(notifier_module), notifier)
+
+
+def test_ui_field_behaviour_is_the_provider_info_one() -> None:
+    behaviour = ChatmaidHook.get_ui_field_behaviour()
+    assert behaviour["hidden_fields"] == ["schema", "port", "login"]
+    assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
+    assert behaviour["placeholders"]["host"] == "https://developers-api.chatmaid.net"
+
+
+def test_connection_form_widgets_cover_every_extra() -> None:
+    pytest.importorskip("wtforms")  # Airflow 3.1's UI; 3.2+ reads the provider info
+    pytest.importorskip("flask_appbuilder")
+    widgets = ChatmaidHook.get_connection_form_widgets()
+    assert set(widgets) == set(get_provider_info()["connection-types"][0]["conn-fields"])
+
+
+# -- connection settings ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "expected"),
+    [
+        (None, None, None),
+        ("", None, None),
+        ("developers-api.chatmaid.net", None, "https://developers-api.chatmaid.net"),
+        ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000/", None, "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000", 9999, "http://127.0.0.1:8000"),
+        ("api.example.com", 8443, "https://api.example.com:8443"),
+    ],
+)
+def test_base_url_from_host_and_port(host: str | None, port: int | None, expected: str) -> None:
+    assert settings(host, port).base_url == expected
+
+
+def test_extras_json_typed_uri_strings_and_prefixed_forms_all_parse() -> None:
+    typed = settings(extra={"timeout": 5, "max_retries": 2, "requests_per_minute": 30})
+    strings = settings(extra={"timeout": "5", "max_retries": "2", "requests_per_minute": "30"})
+    prefixed = settings(
+        extra={
+            "extra__chatmaid__timeout": "5",
+            "extra__chatmaid__max_retries": "2",
+            "extra__chatmaid__requests_per_minute": "30",
+        }
+    )
+    assert typed == strings == prefixed
+    assert typed.client_options() == {"timeout": 5.0, "max_retries": 2, "requests_per_minute": 30.0}
+
+
+def test_empty_extras_keep_the_core_defaults_and_zero_rate_turns_the_limiter_off() -> None:
+    assert settings(extra={"timeout": "", "webhook_secret": ""}).client_options() == {}
+    off = settings(extra={"requests_per_minute": 0}).client_options()
+    assert off == {"requests_per_minute": None}
+    assert ChatmaidClient(KEY, **off).config.bucket is None
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({"timeout": "soon"}, "extra 'timeout' must be a number >= 0 (got 'soon')"),
+        ({"max_retries": 1.5}, "extra 'max_retries' must be a whole number >= 0 (got 1.5)"),
+        ({"requests_per_minute": -1}, "extra 'requests_per_minute' must be a number >= 0"),
+    ],
+)
+def test_bad_extras_name_the_connection_and_the_field(extra: dict[str, Any], problem: str) -> None:
+    with pytest.raises(ChatmaidConfigurationError, match="connection 'cm'") as caught:
+        settings(extra=extra)
+    assert problem in str(caught.value)
+    assert KEY not in str(caught.value)
+
+
+def test_a_connection_without_key_says_where_the_key_goes() -> None:
+    with pytest.raises(ChatmaidConfigurationError, match=r"'cm' has no API key.*password field"):
+        settings(password="")
+
+
+def test_secrets_stay_out_of_reprs() -> None:
+    parsed = settings(extra={"webhook_secret": SECRET})
+    assert parsed.webhook_secret == SECRET
+    assert KEY not in repr(parsed)
+    assert SECRET not in repr(parsed)
+
+
+def test_uri_connection_with_scheme_in_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    uri = f"chatmaid://http://:{KEY}@127.0.0.1:8000/?timeout=3&webhook_secret={SECRET}"
+    monkeypatch.setenv("AIRFLOW_CONN_CM_URI", uri)
+    hook = ChatmaidHook("cm_uri")
+    assert hook.settings.base_url == "http://127.0.0.1:8000"
+    assert hook.settings.timeout == 3.0
+    assert hook.client.config.base_url == "http://127.0.0.1:8000"
+    assert KEY not in repr(hook.client)
+
+
+def test_async_settings_read_the_same_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "chatmaid", "host": "http://h:1", "password": KEY, "extra": {"timeout": 4}}
+    monkeypatch.setenv("AIRFLOW_CONN_CM_JSON", json.dumps(conn))
+    hook = ChatmaidHook("cm_json")
+    assert asyncio.run(hook.aget_settings()) == hook.settings
+
+
+# -- the blocking client ----------------------------------------------------------------
+
+
+def hook_with(handler: Any) -> tuple[ChatmaidHook, list[httpx.Request]]:
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)  # type: ignore[no-any-return]
+
+    hook = ChatmaidHook("unit")
+    hook.__dict__["client"] = ChatmaidClient(
+        KEY, base_url="http://api", transport=httpx.MockTransport(record), requests_per_minute=None
+    )
+    return hook, seen
+
+
+def api(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/v1/phone-numbers":
+        return envelope(PHONES)
+    if request.url.path == "/v1/account":
+        return httpx.Response(401, json={"message": ["Invalid API key"], "error": "Unauthorized"})
+    return envelope({**MESSAGE, **json.loads(request.content or b"{}")}, 201)
+
+
+@pytest.mark.parametrize(
+    ("from_phone", "calls", "phone_id"),
+    [
+        (None, ["/v1/phone-numbers", "/v1/messages/send"], "p_on"),
+        ("+15551230000", ["/v1/phone-numbers", "/v1/messages/send"], "p_off"),
+        ("p_given", ["/v1/messages/send"], "p_given"),
+    ],
+)
+def test_send_resolves_the_sender_only_when_needed(
+    from_phone: str | None, calls: list[str], phone_id: str
+) -> None:
+    hook, seen = hook_with(api)
+    hook.send_message(to="+15557654321", content="hi", from_phone=from_phone, idempotency_key="k1")
+    assert [r.url.path for r in seen] == calls
+    body = json.loads(seen[-1].content)
+    assert body == {
+        "fromPhoneId": phone_id,
+        "to": "+15557654321",
+        "content": "hi",
+        "idempotencyKey": "k1",
+    }
+
+
+def test_test_connection_reports_the_api_error_without_the_key() -> None:
+    hook, _ = hook_with(api)
+    ok, detail = hook.test_connection()
+    assert not ok
+    assert "401" in detail
+    assert KEY not in detail
+
+
+def test_verify_webhook_needs_the_secret_extra() -> None:
+    hook, _ = hook_with(api)
+    hook.__dict__["settings"] = ChatmaidConnectionSettings(api_key=KEY)
+    with pytest.raises(ChatmaidConfigurationError, match="no webhook_secret extra"):
+        hook.verify_webhook(b"{}", "t=1,v1=00")
+
+
+def test_verify_webhook_checks_the_signature_with_the_connection_secret() -> None:
+    from chatmaid import webhooks
+
+    hook, _ = hook_with(api)
+    hook.__dict__["settings"] = ChatmaidConnectionSettings(api_key=KEY, webhook_secret=SECRET)
+    body = json.dumps(
+        {
+            "event": "message.sent",
+            "timestamp": "2026-02-06T14:18:33.000Z",
+            "data": {"messageId": "msg_1", "status": "sent"},
+        }
+    )
+    event = hook.verify_webhook(body, webhooks.sign(body, SECRET))
+    assert event.event == "message.sent"
+
+
+# -- the async client pool --------------------------------------------------------------
+
+
+def test_borrowers_on_one_loop_share_one_client_closed_by_the_last() -> None:
+    pool = hook_module._AsyncClientPool()
+    one = ChatmaidConnectionSettings(api_key=KEY, base_url="http://a")
+    other = ChatmaidConnectionSettings(api_key=KEY, base_url="http://b")
+
+    async def scenario() -> None:
+        async with pool.borrow(one) as first, pool.borrow(one) as second:
+            async with pool.borrow(other) as third:
+                assert first is second
+                assert third is not first
+            assert not first._http.is_closed
+        assert first._http.is_closed
+        async with pool.borrow(one) as fresh:
+            assert fresh is not first
+
+    asyncio.run(scenario())
+
+
+def test_each_event_loop_gets_its_own_client() -> None:
+    pool = hook_module._AsyncClientPool()
+    one = ChatmaidConnectionSettings(api_key=KEY)
+    clients = []
+
+    async def borrow() -> None:
+        async with pool.borrow(one) as client:
+            clients.append(client)
+            await asyncio.sleep(0)
+
+    asyncio.run(borrow())
+    asyncio.run(borrow())
+    assert clients[0] is not clients[1]

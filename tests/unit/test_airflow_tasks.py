@@ -1,0 +1,352 @@
+"""Operator, sensor, trigger and notifier: keys, templating, XCom values, events, errors."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from airflow.sdk import DAG, Context
+from airflow.sdk.exceptions import (
+    AirflowException,
+    AirflowFailException,
+    AirflowSensorTimeout,
+    TaskDeferred,
+)
+
+from chatmaid import Message
+from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
+from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
+from chatmaid_airflow.notifications.chatmaid import ChatmaidNotifier, send_chatmaid_notification
+from chatmaid_airflow.operators.chatmaid import (
+    DEFER_GRACE,
+    ChatmaidSendMessageOperator,
+    task_idempotency_key,
+)
+from chatmaid_airflow.sensors.chatmaid import ChatmaidMessageSensor
+from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
+from tests.unit.conftest import MESSAGE
+
+FAILED = {
+    **MESSAGE,
+    "status": "failed",
+    "sentAt": None,
+    "failedAt": "2026-02-06T14:18:35.000Z",
+    "errorCode": "RECIPIENT_NOT_ON_WHATSAPP",
+    "errorMessage": "Recipient is not a WhatsApp user",
+}
+PENDING = {**MESSAGE, "status": "pending", "sentAt": None}
+
+
+@dataclass
+class FakeTI:
+    """The task instance attributes the provider reads, and its XCom pushes."""
+
+    dag_id: str = "dag"
+    task_id: str = "task"
+    run_id: str = "manual__2026-01-01"
+    map_index: int = -1
+    try_number: int = 1
+    pushed: dict[str, Any] = field(default_factory=dict)
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.pushed[key] = value
+
+
+def context(ti: FakeTI | None = None, **values: Any) -> Context:
+    return cast("Context", {"ti": ti or FakeTI(), **values})
+
+
+class FakeHook(ChatmaidHook):
+    """Answers from canned messages; records the calls."""
+
+    def __init__(self, sent: dict[str, Any], current: dict[str, Any] | None = None) -> None:
+        super().__init__("fake")
+        self.sent = Message.model_validate(sent)
+        self.current = Message.model_validate(current or sent)
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    def send_message(self, **fields: Any) -> Message:
+        self.calls.append(("send", fields))
+        return self.sent
+
+    def get_message(self, message_id: str) -> Message:
+        self.calls.append(("get", {"message_id": message_id}))
+        return self.current
+
+    def wait_for_terminal(self, message_id: str, **options: Any) -> Message:
+        self.calls.append(("wait", {"message_id": message_id, **options}))
+        return self.current
+
+
+def operator(hook: FakeHook, **kwargs: Any) -> ChatmaidSendMessageOperator:
+    op = ChatmaidSendMessageOperator(task_id="send", to="+15557654321", content="hi", **kwargs)
+    op.__dict__["hook"] = hook
+    return op
+
+
+# -- idempotency keys -------------------------------------------------------------------
+
+
+def test_task_key_is_stable_across_tries_and_distinct_per_identity() -> None:
+    first = task_idempotency_key(context(FakeTI(try_number=1)))
+    assert task_idempotency_key(context(FakeTI(try_number=3))) == first
+    others = {
+        task_idempotency_key(context(FakeTI(map_index=0))),
+        task_idempotency_key(context(FakeTI(map_index=1))),
+        task_idempotency_key(context(FakeTI(task_id="other"))),
+        task_idempotency_key(context(FakeTI(run_id="scheduled__2026-01-02"))),
+        task_idempotency_key(context(FakeTI(dag_id="other"))),
+    }
+    assert len(others) == 5
+    assert first not in others
+    assert first.startswith("airflow-")
+    assert len(first) <= 64
+
+
+def test_operator_sends_with_the_derived_key_unless_given_one() -> None:
+    hook = FakeHook(MESSAGE)
+    operator(hook).execute(context(FakeTI(map_index=2)))
+    operator(hook, idempotency_key="my-key").execute(context())
+    (_, derived), (_, given) = hook.calls
+    assert derived["idempotency_key"] == task_idempotency_key(context(FakeTI(map_index=2)))
+    assert given["idempotency_key"] == "my-key"
+
+
+# -- templating -------------------------------------------------------------------------
+
+
+def test_every_send_field_is_templated() -> None:
+    with DAG("templating", schedule=None, start_date=datetime(2026, 1, 1)):
+        op = ChatmaidSendMessageOperator(
+            task_id="send",
+            to="{{ params.to }}",
+            content="Load for {{ ds }} done",
+            media_urls=["https://cdn.example.com/{{ ds }}.png"],
+            from_phone="{{ params.sender }}",
+            idempotency_key="report-{{ ds }}",
+        )
+    op.render_template_fields(
+        context(ds="2026-01-02", params={"to": "+15557654321", "sender": "+15551234567"})
+    )
+    assert (op.to, op.content, op.from_phone, op.idempotency_key) == (
+        "+15557654321",
+        "Load for 2026-01-02 done",
+        "+15551234567",
+        "report-2026-01-02",
+    )
+    assert op.media_urls == ["https://cdn.example.com/2026-01-02.png"]
+    assert set(ChatmaidNotifier.template_fields) == set(op.template_fields)
+    assert ChatmaidMessageSensor.template_fields == ("message_id",)
+
+
+# -- XCom values and failures -------------------------------------------------------------
+
+
+def test_execute_returns_the_message_and_pushes_its_id() -> None:
+    ti = FakeTI()
+    result = operator(FakeHook(MESSAGE)).execute(context(ti))
+    assert result == Message.model_validate(MESSAGE).to_api()
+    assert result["id"] == "msg_abc123def456"
+    assert result["status"] == "sent"
+    assert result["sentAt"] == "2026-02-06T14:18:33.120Z"
+    assert ti.pushed == {"message_id": "msg_abc123def456"}
+
+
+def test_a_failed_message_fails_the_task_with_the_api_reason() -> None:
+    with pytest.raises(ChatmaidDeliveryFailed) as caught:
+        operator(FakeHook(FAILED)).execute(context())
+    assert isinstance(caught.value, AirflowFailException)  # no retry: same key, same message
+    assert str(caught.value) == (
+        "Chatmaid message msg_abc123def456 to +15557654321 failed: "
+        "RECIPIENT_NOT_ON_WHATSAPP: Recipient is not a WhatsApp user"
+    )
+    assert caught.value.error_code == "RECIPIENT_NOT_ON_WHATSAPP"
+
+
+def test_a_failed_message_can_be_accepted() -> None:
+    result = operator(FakeHook(FAILED), fail_on_delivery_failure=False).execute(context())
+    assert result["errorCode"] == "RECIPIENT_NOT_ON_WHATSAPP"
+
+
+def test_without_waiting_a_pending_message_is_the_result() -> None:
+    hook = FakeHook(PENDING)
+    assert operator(hook).execute(context())["status"] == "pending"
+    assert [name for name, _ in hook.calls] == ["send"]
+
+
+def test_waiting_in_the_worker_uses_the_cores_wait() -> None:
+    hook = FakeHook(PENDING, current=MESSAGE)
+    op = operator(
+        hook,
+        wait_for_delivery=True,
+        deferrable=False,
+        delivery_timeout=timedelta(seconds=42),
+        poll_interval=0.5,
+    )
+    assert op.execute(context())["status"] == "sent"
+    assert hook.calls[-1] == (
+        "wait",
+        {
+            "message_id": "msg_abc123def456",
+            "timeout": 42.0,
+            "poll_interval": 0.5,
+            "max_poll_interval": 30.0,
+        },
+    )
+
+
+def test_deferrable_wait_defers_to_the_trigger_with_an_absolute_end() -> None:
+    op = operator(FakeHook(PENDING), wait_for_delivery=True, deferrable=True, delivery_timeout=60)
+    before = time.time()
+    with pytest.raises(TaskDeferred) as caught:
+        op.execute(context())
+    deferred = caught.value
+    trigger = deferred.trigger
+    assert isinstance(trigger, ChatmaidMessageTrigger)
+    assert trigger.message_id == "msg_abc123def456"
+    assert before + 60 <= trigger.end_time <= time.time() + 60
+    assert deferred.method_name == "execute_complete"
+    assert deferred.timeout == timedelta(seconds=60) + DEFER_GRACE
+
+
+def test_a_message_already_final_is_not_waited_for() -> None:
+    hook = FakeHook(MESSAGE)
+    op = operator(hook, wait_for_delivery=True, deferrable=True)
+    assert op.execute(context())["status"] == "sent"
+    assert [name for name, _ in hook.calls] == ["send"]
+
+
+# -- trigger events ---------------------------------------------------------------------
+
+
+def test_trigger_serializes_to_exactly_its_arguments() -> None:
+    trigger = ChatmaidMessageTrigger(
+        "msg_1", end_time=1_800_000_000.5, chatmaid_conn_id="cm", poll_interval=1.0
+    )
+    classpath, kwargs = trigger.serialize()
+    module, _, name = classpath.rpartition(".")
+    rebuilt = getattr(importlib.import_module(module), name)(**kwargs)
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs == {
+        "message_id": "msg_1",
+        "end_time": 1_800_000_000.5,
+        "chatmaid_conn_id": "cm",
+        "poll_interval": 1.0,
+        "max_poll_interval": 30.0,
+        "backoff": 1.5,
+    }
+
+
+def test_execute_complete_turns_events_into_results_or_clear_errors() -> None:
+    op = operator(FakeHook(PENDING), wait_for_delivery=True)
+    done = {"status": "done", "message_id": "msg_1", "message": MESSAGE}
+    assert op.execute_complete(context(), done)["status"] == "sent"
+    failed = {"status": "done", "message_id": "msg_1", "message": FAILED}
+    with pytest.raises(ChatmaidDeliveryFailed, match="RECIPIENT_NOT_ON_WHATSAPP"):
+        op.execute_complete(context(), failed)
+    timeout = {"status": "timeout", "message_id": "msg_1", "error": "still 'pending' at the end"}
+    with pytest.raises(AirflowException, match="still 'pending' at the end"):
+        op.execute_complete(context(), timeout)
+    error = {"status": "error", "message_id": "msg_1", "error": "NotFoundError: HTTP 404"}
+    with pytest.raises(AirflowException, match="msg_1 failed: NotFoundError: HTTP 404"):
+        op.execute_complete(context(), error)
+
+
+def test_sensor_timeouts_are_sensor_timeouts() -> None:
+    event = {"status": "timeout", "message_id": "msg_1", "error": "late"}
+    with pytest.raises(AirflowSensorTimeout, match="late"):
+        message_from_event(event, timeout_error=AirflowSensorTimeout)
+
+
+# -- sensor -----------------------------------------------------------------------------
+
+
+def sensor(hook: FakeHook, **kwargs: Any) -> ChatmaidMessageSensor:
+    op = ChatmaidMessageSensor(task_id="watch", message_id="msg_abc123def456", **kwargs)
+    op.__dict__["hook"] = hook
+    return op
+
+
+def test_sensor_pokes_until_terminal_then_returns_the_message() -> None:
+    assert not sensor(FakeHook(PENDING)).poke(context()).is_done
+    done = sensor(FakeHook(MESSAGE)).poke(context())
+    assert done.is_done
+    assert done.xcom_value == Message.model_validate(MESSAGE).to_api()
+
+
+def test_sensor_fails_fast_on_failed_and_on_other_final_statuses() -> None:
+    with pytest.raises(ChatmaidDeliveryFailed, match="RECIPIENT_NOT_ON_WHATSAPP"):
+        sensor(FakeHook(FAILED)).poke(context())
+    with pytest.raises(AirflowFailException, match="ended 'sent', not one of \\['read'\\]"):
+        sensor(FakeHook(MESSAGE), target_statuses=["read"]).poke(context())
+    waiting_for_failure = sensor(FakeHook(FAILED), target_statuses=["failed"])
+    assert waiting_for_failure.poke(context()).is_done
+
+
+def test_sensor_rejects_statuses_that_never_end_a_wait() -> None:
+    with pytest.raises(ValueError, match="target_statuses must be terminal"):
+        ChatmaidMessageSensor(task_id="watch", message_id="m", target_statuses=["pending"])
+
+
+def test_deferrable_sensor_looks_once_then_defers() -> None:
+    hook = FakeHook(PENDING)
+    watch = sensor(hook, deferrable=True, poke_interval=3, timeout=120)
+    with pytest.raises(TaskDeferred) as caught:
+        watch.execute(context())
+    trigger = caught.value.trigger
+    assert isinstance(trigger, ChatmaidMessageTrigger)
+    assert (trigger.poll_interval, trigger.max_poll_interval) == (3.0, 30.0)
+    assert caught.value.timeout == timedelta(seconds=120) + DEFER_GRACE
+    assert [name for name, _ in hook.calls] == ["get"]
+    assert sensor(FakeHook(MESSAGE), deferrable=True).execute(context())["status"] == "sent"
+
+
+# -- notifier ---------------------------------------------------------------------------
+
+
+def sends(notifier: ChatmaidNotifier, ctx: Context) -> list[dict[str, Any]]:
+    return notifier._sends(ctx)
+
+
+def test_notifier_keys_are_per_recipient_and_per_try() -> None:
+    notifier = ChatmaidNotifier(to=["+15557654321", "+15557654322"], content="failed")
+    first = sends(notifier, context(FakeTI(try_number=1)))
+    again = sends(notifier, context(FakeTI(try_number=1)))
+    retry = sends(notifier, context(FakeTI(try_number=2)))
+    keys = [s["idempotency_key"] for s in first]
+    assert keys == [s["idempotency_key"] for s in again]
+    assert len({*keys, *(s["idempotency_key"] for s in retry)}) == 4
+    assert [s["to"] for s in first] == ["+15557654321", "+15557654322"]
+
+
+def test_notifier_deadline_context_and_explicit_keys() -> None:
+    deadline = cast("Context", {"deadline": {"id": "dl-1"}, "dag_run": {"dag_id": "d"}})
+    single = ChatmaidNotifier(to="+15557654321", content="late", context=deadline)
+    assert single.context is deadline
+    assert sends(single, deadline)[0]["idempotency_key"].startswith("airflow-notify-")
+    explicit = ChatmaidNotifier(to=["+15557654321", "+15557654322"], idempotency_key="k")
+    assert len({s["idempotency_key"] for s in sends(explicit, context())}) == 2
+    assert (
+        sends(ChatmaidNotifier(to="+15557654321", idempotency_key="k"), context())[0][
+            "idempotency_key"
+        ]
+        == "k"
+    )
+    assert sends(single, cast("Context", {}))[0]["idempotency_key"] is None
+
+
+def test_notifier_renders_its_fields_and_sends_through_the_hook() -> None:
+    hook = FakeHook(MESSAGE)
+    notifier = send_chatmaid_notification(
+        to="{{ params.on_call }}", content="{{ ti.task_id }} failed on {{ ds }}"
+    )
+    notifier.__dict__["hook"] = hook
+    with DAG("notify", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        pass
+    notifier(context(FakeTI(task_id="load"), ds="2026-01-02", dag=dag, params={"on_call": "+1555"}))
+    ((_, fields),) = hook.calls
+    assert (fields["to"], fields["content"]) == ("+1555", "load failed on 2026-01-02")
