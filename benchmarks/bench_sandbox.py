@@ -224,7 +224,7 @@ def main() -> int:
     print(
         f"sandbox: {figure:,.0f} sends/s (target >= {TARGET_RATE:,.0f}: "
         f"{verdict(figure >= TARGET_RATE)}), trivial endpoint: {baseline:,.0f} req/s, "
-        f"ratio {ratio:.2f} (target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}); "
+        f"ratio {ratio:.3f} (target >= {TARGET_RATIO}: {verdict(ratio >= TARGET_RATIO)}); "
         f"{acknowledged:,} sends acknowledged, {held:,} held"
     )
     for problem in problems:
