@@ -50,7 +50,7 @@ with DAG(
         task_id="confirm_announcement",
         message_id=announce.output["message_id"],
         deferrable=True,
-        poke_interval=5,
+        poke_interval=2,
         timeout=timedelta(minutes=15),
     )
 

@@ -1,0 +1,89 @@
+"""Real Airflow runs for the provider's integration tests.
+
+One Airflow home per session (SQLite, migrated once) holds the example DAGs of
+``dags/`` and the test DAGs of ``tests/integration/airflow/dags/``; every ``dag.test()``
+runs in its own process (``chatmaid_airflow.testing``) against the session's sandbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Literal, Protocol
+
+import pytest
+
+from chatmaid.sandbox import SandboxHandle
+from chatmaid_airflow.testing import DagRunResult, DagTestHome, chatmaid_connection
+
+REPO = Path(__file__).resolve().parents[3]
+DAG_FILES = [
+    *sorted((REPO / "dags").glob("chatmaid_*.py")),
+    *sorted((Path(__file__).parent / "dags").glob("chatmaid_it_*.py")),
+]
+
+
+class RunDag(Protocol):
+    def __call__(
+        self,
+        dag_file: str,
+        *,
+        key: Literal["test", "live"] = "test",
+        connection: dict[str, Any] | str | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> DagRunResult: ...
+
+
+@pytest.fixture(scope="session")
+def dag_home(tmp_path_factory: pytest.TempPathFactory) -> DagTestHome:
+    """The session's Airflow home, with every example and test DAG."""
+    return DagTestHome.create(tmp_path_factory.mktemp("airflow-home"), DAG_FILES)
+
+
+@pytest.fixture
+def run_dag(dag_home: DagTestHome, chatmaid_sandbox: SandboxHandle) -> RunDag:
+    """Run a DAG file once; ``chatmaid_default`` uses the ``key`` asked for unless
+    ``connection`` replaces it, ``chatmaid_live`` always uses the live key."""
+
+    def run(
+        dag_file: str,
+        *,
+        key: Literal["test", "live"] = "test",
+        connection: dict[str, Any] | str | None = None,
+        conf: dict[str, Any] | None = None,
+    ) -> DagRunResult:
+        api_key = chatmaid_sandbox.live_key if key == "live" else chatmaid_sandbox.test_key
+        connections = {
+            "chatmaid_default": connection or chatmaid_connection(chatmaid_sandbox.url, api_key),
+            "chatmaid_live": chatmaid_connection(chatmaid_sandbox.url, chatmaid_sandbox.live_key),
+        }
+        return dag_home.run(dag_file, connections=connections, conf=conf)
+
+    return run
+
+
+@pytest.fixture
+def sent_messages(chatmaid_sandbox: SandboxHandle) -> Callable[[], list[dict[str, Any]]]:
+    """The messages sent since the sandbox was reset (the seed message left out)."""
+    seed_ids = {message["id"] for message in chatmaid_sandbox.admin.messages()}
+
+    def messages() -> list[dict[str, Any]]:
+        return [m for m in chatmaid_sandbox.admin.messages() if m["id"] not in seed_ids]
+
+    return messages
+
+
+@pytest.fixture
+def connection_env(
+    chatmaid_sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Callable[..., None]]:
+    """Set ``AIRFLOW_CONN_<ID>`` in this process for in-process hook and trigger tests."""
+
+    def set_connection(conn_id: str = "chatmaid_default", key: str = "test", **extra: Any) -> None:
+        import json
+
+        api_key = chatmaid_sandbox.live_key if key == "live" else chatmaid_sandbox.test_key
+        connection = chatmaid_connection(chatmaid_sandbox.url, api_key, **extra)
+        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
+
+    yield set_connection
