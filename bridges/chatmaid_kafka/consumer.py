@@ -39,6 +39,10 @@ logger = logging.getLogger("chatmaid_kafka.consumer")
 
 POLL_TIMEOUT_MS = 100
 LAG_INTERVAL = 1.0
+#: Every poll takes all fetched records (a poll is bounded by max_partition_fetch_bytes
+#: instead). kafka-python 3.0.12 never fetches again a partition paused while part of a
+#: fetched batch was still buffered, so nothing may stay buffered when we pause.
+DRAIN_ALL = 1_000_000
 
 
 class NotifyConsumer:
@@ -71,7 +75,8 @@ class NotifyConsumer:
             client_id="chatmaid-bridge",
             enable_auto_commit=False,
             auto_offset_reset=settings.auto_offset_reset,
-            max_poll_records=settings.max_poll_records,
+            max_poll_records=DRAIN_ALL,
+            max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
             max_poll_interval_ms=settings.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
             **settings.kafka_options(),
@@ -92,9 +97,7 @@ class NotifyConsumer:
             while not stop.is_set():
                 self._apply_backpressure()
                 self._commit_finished()
-                records = self._consumer.poll(
-                    timeout_ms=POLL_TIMEOUT_MS, max_records=self._settings.max_poll_records
-                )
+                records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
                 if records:
                     self._dispatch(records)
                 self._report_lag()
@@ -206,7 +209,7 @@ class NotifyConsumer:
         logger.info("draining %d in-flight events", self._book.running())
         while self._book.running() and time.monotonic() < deadline:
             self._apply_backpressure(drain=True)
-            self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS)  # stays in the group meanwhile
+            self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
             self._commit_finished()
         self._commit_finished(force=True)
         self._let_go(self._book.trackers())

@@ -102,7 +102,9 @@ class BridgeSettings(BaseSettings):
     max_pending_per_partition: int = _field(
         500, "events read but not finished per partition before it is paused", "consumer", ge=1
     )
-    max_poll_records: int = _field(500, "records per poll", "consumer", ge=1)
+    max_partition_fetch_bytes: int = _field(
+        262_144, "bytes fetched per partition at a time (bounds each poll)", "consumer", ge=1024
+    )
     max_poll_interval_ms: int = _field(
         300_000, "Kafka max.poll.interval.ms (the bridge polls far more often)", "consumer", ge=1
     )
