@@ -97,7 +97,7 @@ class DagTestHome:
         home.dags_folder.mkdir(parents=True, exist_ok=True)
         for dag_file in dag_files:
             shutil.copy(dag_file, home.dags_folder)
-        migrate = subprocess.run(  # noqa: S603
+        migrate = subprocess.run(
             [sys.executable, "-m", "airflow", "db", "migrate"],
             env=home.environment(),
             capture_output=True,
@@ -147,7 +147,12 @@ class DagTestHome:
         ``dag_id`` picks one DAG when the file defines several; ``conf`` is the run's
         conf (its params).
         """
-        command = [sys.executable, "-m", "chatmaid_airflow.testing", str(self.dags_folder / dag_file)]
+        command = [
+            sys.executable,
+            "-m",
+            "chatmaid_airflow.testing",
+            str(self.dags_folder / dag_file),
+        ]
         command += ["--dag-id", dag_id or "", "--conf", json.dumps(dict(conf or {}))]
         started = time.monotonic()
         process = subprocess.run(  # noqa: S603

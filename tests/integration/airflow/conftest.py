@@ -7,7 +7,8 @@ runs in its own process (``chatmaid_airflow.testing``) against the session's san
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -74,16 +75,15 @@ def sent_messages(chatmaid_sandbox: SandboxHandle) -> Callable[[], list[dict[str
 
 
 @pytest.fixture
-def connection_env(
+def use_connection(
     chatmaid_sandbox: SandboxHandle, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Callable[..., None]]:
-    """Set ``AIRFLOW_CONN_<ID>`` in this process for in-process hook and trigger tests."""
+) -> Callable[..., None]:
+    """Point ``chatmaid_default`` of this process at the sandbox (in-process tests)."""
 
-    def set_connection(conn_id: str = "chatmaid_default", key: str = "test", **extra: Any) -> None:
-        import json
+    def use(api_key: str | None = None, **extra: Any) -> None:
+        connection = chatmaid_connection(
+            chatmaid_sandbox.url, api_key or chatmaid_sandbox.test_key, **extra
+        )
+        monkeypatch.setenv("AIRFLOW_CONN_CHATMAID_DEFAULT", json.dumps(connection))
 
-        api_key = chatmaid_sandbox.live_key if key == "live" else chatmaid_sandbox.test_key
-        connection = chatmaid_connection(chatmaid_sandbox.url, api_key, **extra)
-        monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(connection))
-
-    yield set_connection
+    return use

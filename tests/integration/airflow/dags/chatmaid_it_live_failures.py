@@ -51,7 +51,7 @@ with DAG(
     )
     send_only >> ChatmaidMessageSensor(
         task_id="sensor_fails_fast",
-        message_id=send_only.output["message_id"],
+        message_id="{{ ti.xcom_pull(task_ids='send_only', key='message_id') }}",
         deferrable=True,
         poke_interval=0.2,
         timeout=600,

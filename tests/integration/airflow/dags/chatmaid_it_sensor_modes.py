@@ -19,7 +19,7 @@ with DAG(
     for mode in ("poke", "reschedule"):
         send >> ChatmaidMessageSensor(
             task_id=f"wait_{mode}",
-            message_id=send.output["message_id"],
+            message_id="{{ ti.xcom_pull(task_ids='send', key='message_id') }}",
             mode=mode,
             poke_interval=0.5,
             timeout=60,
