@@ -151,34 +151,30 @@ class NotifyConsumer:
         self._metrics.partitions_paused.set(len(self._consumer.paused()))
         self._metrics.events_pending.set(self._book.pending())
 
-    def _commit_finished(self, force: bool = False) -> None:
+    def _commit_finished(self) -> None:
+        """Commit, asynchronously, each watermark that moved (at most every interval)."""
         now = time.monotonic()
-        if not force and now - self._last_commit < self._settings.commit_interval:
+        if now - self._last_commit < self._settings.commit_interval:
             return
         self._last_commit = now
-        offsets = self._uncommitted(self._book.trackers())
-        if not offsets:
-            return
-        if force:
-            try:
-                self._consumer.commit(offsets)
-            except KafkaError as exc:
-                logger.warning("final commit failed: %s", exc)
-                return
-            self._committed(offsets, None)
-        else:
-            self._consumer.commit_async(offsets, callback=self._committed)
-
-    def _uncommitted(
-        self, trackers: Iterable[OffsetTracker]
-    ) -> dict[TopicPartition, OffsetAndMetadata]:
         offsets = {}
-        for tracker in trackers:
+        for tracker in self._book.trackers():
             point = tracker.uncommitted()
             if point is not None:
                 offsets[TopicPartition(*tracker.partition)] = OffsetAndMetadata(point, "", -1)
                 tracker.mark_committed(point)
-        return offsets
+        if offsets:
+            self._consumer.commit_async(offsets, callback=self._committed)
+
+    def _commit_final(self, trackers: list[OffsetTracker]) -> None:
+        """Commit every watermark synchronously: the last word before leaving the group."""
+        offsets = _commit_points(trackers)
+        if not offsets:
+            return
+        try:
+            self._consumer.commit(offsets)
+        except KafkaError as exc:
+            logger.warning("final commit failed (unfinished events are read again): %s", exc)
 
     def _committed(self, offsets: dict[Any, Any], response: object) -> None:
         if isinstance(response, BaseException):
@@ -211,8 +207,9 @@ class NotifyConsumer:
             self._apply_backpressure(drain=True)
             self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
             self._commit_finished()
-        self._commit_finished(force=True)
-        self._let_go(self._book.trackers())
+        trackers = self._book.trackers()  # a rebalance meanwhile may have taken some
+        self._commit_final(trackers)
+        self._let_go(trackers)
 
     # -- rebalances (called on kafka-python's IO thread) ----------------------------
 
@@ -240,11 +237,7 @@ class NotifyConsumer:
         self._let_go(self._book.trackers(PartitionId(*p) for p in partitions))
 
     async def _commit_now(self, trackers: list[OffsetTracker]) -> bool:
-        offsets = {
-            TopicPartition(*tracker.partition): OffsetAndMetadata(point, "", -1)
-            for tracker in trackers
-            if (point := tracker.committable()) is not None
-        }
+        offsets = _commit_points(trackers)
         if not offsets:
             return False
         try:
@@ -280,6 +273,14 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_lost(self, lost: Any) -> None:
         self._owner.lost(lost)
+
+
+def _commit_points(trackers: list[OffsetTracker]) -> dict[TopicPartition, OffsetAndMetadata]:
+    return {
+        TopicPartition(*tracker.partition): OffsetAndMetadata(point, "", -1)
+        for tracker in trackers
+        if (point := tracker.committable()) is not None
+    }
 
 
 def _names(partitions: Iterable[PartitionId]) -> str:
