@@ -76,10 +76,10 @@ def test_sensor_poke_and_reschedule_modes(
     result = run_dag("chatmaid_it_sensor_modes.py")
 
     assert result.state == "success", result.output[-5000:]
-    (message,) = sent_messages()
-    for mode in ("poke", "reschedule"):
+    messages = {m["content"]: m for m in sent_messages()}
+    for mode in ("reschedule", "poke"):
         seen = result.xcom(f"wait_{mode}")
-        assert (seen["id"], seen["status"]) == (message["id"], "sent")
+        assert (seen["id"], seen["status"]) == (messages[f"watched in {mode} mode"]["id"], "sent")
     assert "up_for_reschedule" in result.output.lower()
     polls = chatmaid_sandbox.admin.requests()["byEndpoint"]["GET /v1/messages/{messageId}"]
-    assert polls["200"] >= 4  # each mode saw the message pending before it was sent
+    assert polls["200"] >= 4  # each mode saw its message pending before it was sent
