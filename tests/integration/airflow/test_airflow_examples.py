@@ -16,7 +16,9 @@ pytestmark = pytest.mark.integration
 Messages = Callable[[], list[dict[str, Any]]]
 
 
-def test_kpi_alert_sends_the_computed_drop(run_dag: RunDag, sent_messages: Messages) -> None:
+def test_kpi_alert_sends_the_computed_drop(
+    run_dag: RunDag, sent_messages: Messages, chatmaid_sandbox: SandboxHandle
+) -> None:
     result = run_dag("chatmaid_kpi_alert.py")
 
     assert result.state == "success", result.output[-5000:]
@@ -29,6 +31,7 @@ def test_kpi_alert_sends_the_computed_drop(run_dag: RunDag, sent_messages: Messa
     alert = result.xcom("alert_data_team")
     assert (alert["id"], alert["status"]) == (message["id"], "sent")
     assert alert["sentAt"] is not None
+    assert chatmaid_sandbox.test_key not in result.output
 
 
 def test_kpi_alert_stays_quiet_below_the_threshold(
