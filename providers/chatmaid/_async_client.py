@@ -99,9 +99,14 @@ class AsyncChatmaidClient(BaseClient):
         """Usage over ``day``, ``week`` or ``month``."""
         return await self._run(self._ops.get_usage(period))
 
-    async def resolve_sender(self, phone: str | None = None) -> PhoneNumber:
-        """The sender for a phone ID, an E.164 number, or the first connected phone."""
-        return await self._run(self._ops.resolve_sender(phone))
+    async def resolve_sender(
+        self, phone: str | None = None, *, max_age: float = 60.0
+    ) -> PhoneNumber:
+        """The sender for a phone ID, an E.164 number, or the first connected phone.
+
+        The phone list is reused for ``max_age`` seconds (0: always fetched).
+        """
+        return await self._run(self._ops.resolve_sender(phone, max_age=max_age))
 
     async def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
         """Poll until the message is ``sent``, ``failed`` or another terminal status."""

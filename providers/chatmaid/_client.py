@@ -98,9 +98,12 @@ class ChatmaidClient(BaseClient):
         """Usage over ``day``, ``week`` or ``month``."""
         return self._run(self._ops.get_usage(period))
 
-    def resolve_sender(self, phone: str | None = None) -> PhoneNumber:
-        """The sender for a phone ID, an E.164 number, or the first connected phone."""
-        return self._run(self._ops.resolve_sender(phone))
+    def resolve_sender(self, phone: str | None = None, *, max_age: float = 60.0) -> PhoneNumber:
+        """The sender for a phone ID, an E.164 number, or the first connected phone.
+
+        The phone list is reused for ``max_age`` seconds (0: always fetched).
+        """
+        return self._run(self._ops.resolve_sender(phone, max_age=max_age))
 
     def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
         """Poll until the message is ``sent``, ``failed`` or another terminal status."""

@@ -14,7 +14,14 @@ from pydantic import BaseModel, TypeAdapter
 from typing_extensions import NotRequired, Unpack
 
 from ._config import ClientConfig
-from ._errors import ChatmaidValidationError, DeliveryTimeoutError, NoConnectedPhoneError
+from ._errors import (
+    ChatmaidTransportError,
+    ChatmaidValidationError,
+    DeliveryTimeoutError,
+    NoConnectedPhoneError,
+    RateLimitedError,
+    ServerError,
+)
 from ._flow import Flow, Sleep
 from ._models import (
     Account,
@@ -26,7 +33,7 @@ from ._models import (
     Usage,
 )
 from ._responses import payload_of
-from ._retry import send_with_retries
+from ._retry import logger, send_with_retries
 from ._validation import is_e164, send_problems
 from .idempotency import random_idempotency_key
 
@@ -76,6 +83,7 @@ class Operations:
         self.config = config
         self._clock = config.clock
         self._headers = config.headers()
+        self._phones: tuple[float, list[PhoneNumber]] | None = None
 
     # -- messages -------------------------------------------------------------------
 
@@ -163,29 +171,39 @@ class Operations:
 
     # -- helpers --------------------------------------------------------------------
 
-    def resolve_sender(self, phone: str | None = None) -> Flow[PhoneNumber]:
+    def resolve_sender(
+        self, phone: str | None = None, *, max_age: float = 60.0
+    ) -> Flow[PhoneNumber]:
         """The sender for ``phone``: a phone ID, an E.164 number, or ``None``.
 
-        ``None`` picks the first connected phone. An unknown phone, or no connected
-        phone at all, raises ``NoConnectedPhoneError`` naming what the account has.
+        ``None`` picks the first connected phone. The phone list is reused for
+        ``max_age`` seconds (0: always fetched) and fetched again before a phone is
+        declared unknown. An unknown phone, or no connected phone at all, raises
+        ``NoConnectedPhoneError`` naming what the account has.
         """
-        phones = yield from self.list_phone_numbers()
+        cached = self._phones
+        stale = cached is None or self._clock() - cached[0] >= max_age
+        phones = (yield from self._fetch_phones()) if stale or cached is None else cached[1]
+        sender = _pick_sender(phones, phone)
+        if sender is None and not stale:
+            phones = yield from self._fetch_phones()
+            sender = _pick_sender(phones, phone)
+        if sender is not None:
+            return sender
         if phone is None:
-            for candidate in phones:
-                if candidate.is_connected:
-                    return candidate
             raise NoConnectedPhoneError(
                 "no connected phone in this account"
                 + _listing(phones)
                 + "; connect one in the dashboard or name a sender explicitly"
             )
-        key = "phone_number" if is_e164(phone) else "id"
-        for candidate in phones:
-            if getattr(candidate, key) == phone:
-                return candidate
         raise NoConnectedPhoneError(
             f"sender {phone!r} is not a phone of this account" + _listing(phones)
         )
+
+    def _fetch_phones(self) -> Flow[list[PhoneNumber]]:
+        phones = yield from self.list_phone_numbers()
+        self._phones = (self._clock(), phones)
+        return phones
 
     def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Flow[Message]:
         """Poll a message until its status is terminal (``sent``, ``failed``, ...).
@@ -204,13 +222,20 @@ class Operations:
             )
         deadline = self._clock() + timeout
         interval = poll_interval
+        status = "unknown"
         while True:
-            message = yield from self.get_message(message_id)
-            if message.is_terminal:
-                return message
+            try:
+                message = yield from self.get_message(message_id)
+            except (RateLimitedError, ServerError, ChatmaidTransportError) as exc:
+                # This poll's own retries are spent; a wait outlives a short outage.
+                logger.warning("polling %s failed (%s); polling on", message_id, exc)
+            else:
+                if message.is_terminal:
+                    return message
+                status = message.status
             remaining = deadline - self._clock()
             if remaining <= 0:
-                raise DeliveryTimeoutError(message_id, message.status, timeout)
+                raise DeliveryTimeoutError(message_id, status, timeout)
             yield Sleep(min(interval, remaining))
             interval = min(interval * backoff, max_poll_interval)
 
@@ -253,6 +278,13 @@ def _segment(value: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ChatmaidValidationError([f"{name} must be a non-empty string"], where=name)
     return quote(value, safe="")
+
+
+def _pick_sender(phones: list[PhoneNumber], phone: str | None) -> PhoneNumber | None:
+    if phone is None:
+        return next((candidate for candidate in phones if candidate.is_connected), None)
+    key = "phone_number" if is_e164(phone) else "id"
+    return next((candidate for candidate in phones if getattr(candidate, key) == phone), None)
 
 
 def _listing(phones: list[PhoneNumber]) -> str:

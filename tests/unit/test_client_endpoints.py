@@ -17,7 +17,7 @@ from chatmaid import (
     Usage,
 )
 
-from .conftest import MESSAGE, TEST_KEY, Api, envelope
+from .conftest import MESSAGE, TEST_KEY, Api, envelope, error
 
 PHONE = {
     "id": "507f1f77bcf86cd799439011",
@@ -209,3 +209,33 @@ def test_wait_for_terminal_times_out_with_the_last_status(api: Api) -> None:
     with pytest.raises(DeliveryTimeoutError, match="still 'pending' after 10s"):
         api.call("wait_for_terminal", "msg_abc123def456", poll_interval=2, timeout=10)
     assert sum(api.time.sleeps) == pytest.approx(10)
+
+
+def test_resolve_sender_reuses_the_phone_list_within_max_age(api: Api) -> None:
+    api.respond(lambda _r: envelope([PHONE]))
+    client = api.client()
+    for _ in range(3):
+        api.call("resolve_sender", client=client)
+    assert len(api.requests) == 1
+    api.time.now += 61
+    api.call("resolve_sender", client=client)
+    api.call("resolve_sender", client=client, max_age=0)
+    assert len(api.requests) == 3
+
+
+def test_resolve_sender_refetches_before_calling_a_phone_unknown(api: Api) -> None:
+    api.respond([envelope([PHONE]), envelope([PHONE, OFFLINE_PHONE])])
+    client = api.client()
+    api.call("resolve_sender", client=client)
+    assert api.call("resolve_sender", "p_offline", client=client).id == "p_offline"
+    assert len(api.requests) == 2
+
+
+def test_wait_for_terminal_polls_through_a_short_outage(api: Api) -> None:
+    pending = {**MESSAGE, "status": "pending"}
+    outage = [error(503)] * 3
+    api.respond([envelope(pending), *outage, envelope(MESSAGE)])
+    client = api.client(max_retries=2)
+    message = api.call("wait_for_terminal", "msg_abc123def456", client=client, timeout=60)
+    assert message.status == "sent"
+    assert len(api.requests) == 5
