@@ -23,6 +23,8 @@ from chatmaid import ChatmaidClient, Message, WebhookVerificationError, webhooks
 from chatmaid.sandbox import SEED, run_sandbox
 from chatmaid.sandbox.server import SandboxHandle, ServerThread
 
+from demo_airflow import run_airflow_demo
+
 WEBHOOK_SECRET = "whsec_demo"  # noqa: S105 - the demo's own throwaway secret
 RECIPIENT = "+15557654321"
 NOT_ON_WHATSAPP = "+15550000000"  # the sandbox fails recipients ending in 0000
@@ -156,11 +158,18 @@ def show_webhooks(demo: Demo) -> None:
         raise RuntimeError(f"expected {expected} verified webhooks, got {received}")
 
 
+def run_airflow_dag(demo: Demo) -> None:
+    """Run the example KPI alert DAG with Airflow against the sandbox."""
+    assert demo.sandbox is not None
+    run_airflow_demo(demo.sandbox.url, SEED.test_key)
+
+
 STEPS: list[Callable[[Demo], None]] = [
     start_sandbox,
     send_with_test_key,
     send_with_live_key,
     show_webhooks,
+    run_airflow_dag,
 ]
 
 
