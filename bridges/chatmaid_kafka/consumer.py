@@ -12,7 +12,9 @@ the revoked partitions' queued sends, then keeps committing their finished water
 (each commit is an awaited broker round trip, which also paces the wait) until their
 in-flight sends finish or ``revoke_grace`` runs out, then abandons the rest. Abandoned
 events are read again by the next owner and re-sent with the same idempotency key, so
-the API answers with the original message: no second WhatsApp message.
+the API answers with the original message: no second WhatsApp message. kafka-python
+keeps the fetch position of a partition that stays ours across a rebalance, so for
+those we seek back to the first unfinished offset ourselves.
 """
 
 from __future__ import annotations
@@ -66,6 +68,8 @@ class NotifyConsumer:
         self._book = OffsetBook()
         self._last_commit = 0.0
         self._last_lag = 0.0
+        # Where to read again a revoked partition that comes straight back (IO thread only).
+        self._resume_at: dict[PartitionId, int] = {}
 
     @staticmethod
     def connect(settings: BridgeSettings) -> Any:
@@ -79,6 +83,7 @@ class NotifyConsumer:
             max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
             max_poll_interval_ms=settings.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
+            metadata_max_age_ms=30_000,  # notice new partitions within half a minute
             **settings.kafka_options(),
         )
 
@@ -89,6 +94,9 @@ class NotifyConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set, then drain, commit and leave the group."""
+        # Metadata first: kafka-python joins with whatever metadata it has, and a join
+        # that does not know the topic yet assigns nothing until the next refresh.
+        self._consumer.partitions_for_topic(self._settings.notify_topic)
         self._consumer.subscribe([self._settings.notify_topic], listener=_RebalanceListener(self))
         logger.info(
             "consuming %s as group %s", self._settings.notify_topic, self._settings.group_id
@@ -214,9 +222,14 @@ class NotifyConsumer:
     # -- rebalances (called on kafka-python's IO thread) ----------------------------
 
     def assigned(self, partitions: Iterable[Any]) -> None:
-        """New partitions: fresh trackers (their events are read from the committed offset)."""
+        """Assigned partitions: fresh trackers, reading from the first unfinished event."""
         owned = [PartitionId(*p) for p in partitions]
         self._book.assign(owned)
+        for partition in owned:
+            point = self._resume_at.pop(partition, None)
+            if point is not None:
+                self._consumer.seek(TopicPartition(*partition), point)
+        self._resume_at.clear()  # the rest went elsewhere: their owner reads from the commit
         logger.info("assigned %s", _names(owned))
 
     async def revoked(self, partitions: Iterable[Any]) -> None:
@@ -230,6 +243,10 @@ class NotifyConsumer:
             committed = await self._commit_now(trackers)
             if idle or not committed or time.monotonic() >= deadline:
                 break
+        for tracker in trackers:
+            point = tracker.committable()
+            if tracker.pending and point is not None:
+                self._resume_at[tracker.partition] = point
         self._let_go(trackers)
 
     def lost(self, partitions: Iterable[Any]) -> None:

@@ -54,6 +54,10 @@ class FakeKafka:
         self.listener: Any = None
         self.closed = False
         self.ever_paused: set[TopicPartition] = set()
+        self.seeks: list[tuple[TopicPartition, int]] = []
+
+    def partitions_for_topic(self, topic: str) -> set[int]:
+        return {tp.partition for tp in self.assigned}
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.listener = listener
@@ -68,6 +72,9 @@ class FakeKafka:
                     continue
                 out[tp], self.queued[tp] = queue[:50], queue[50:]
             return out
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        self.seeks.append((tp, offset))
 
     def paused(self) -> set[TopicPartition]:
         return set(self.paused_set)
@@ -265,3 +272,19 @@ def test_revocation_abandons_what_outlasts_the_grace(benches: list[Bench]) -> No
     bench.release_parked()
     bench.shutdown()
     assert bench.kafka.last_committed()[P0] == 4
+
+
+def test_a_partition_that_comes_back_is_read_again_from_its_first_unfinished_event(
+    benches: list[Bench],
+) -> None:
+    bench = Bench(FakeKafka({P0: 10, P1: 10}), finish=lambda c: c.record.offset < 4)
+    benches.append(bench)
+    bench.thread.start()
+    bench.until(lambda: len(bench.seen) == 20)
+    asyncio.run(bench.consumer.revoked({P0, P1}))
+    bench.consumer.assigned({P0})  # P0 stays ours (eager rebalance), P1 goes elsewhere
+    assert bench.kafka.seeks == [(P0, 4)]
+    bench.consumer.assigned({P0, P1})  # a later assignment seeks nothing stale
+    assert bench.kafka.seeks == [(P0, 4)]
+    bench.release_parked()
+    bench.shutdown()

@@ -1,0 +1,412 @@
+"""Helpers for the bridge's integration tests: topics, records, bridge processes, brokers.
+
+Tests need a Kafka broker at ``KAFKA_BOOTSTRAP`` (default 127.0.0.1:9092, started by
+``scripts/kafka.sh up``) and skip with that hint when none listens. Every test uses its
+own topics and consumer group, so tests run in any order. Disruptive tests (stopping
+the broker) get a private broker of their own via ``PrivateBroker``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+
+BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
+REPO = Path(__file__).resolve().parents[2]
+SHARED_LIBS = REPO / ".kafka" / "libs"
+WEBHOOK_SECRET = "whsec_bridge_integration"
+
+Record = Any  # kafka-python's ConsumerRecord (untyped)
+
+
+def listening(bootstrap: str) -> bool:
+    """True if something accepts TCP connections at the first bootstrap server."""
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until true; fail the test naming ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(0.1)
+
+
+@dataclass
+class Topics:
+    """One test's topics and consumer group, on one broker."""
+
+    bootstrap: str
+    partitions: int = 4
+    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
+
+    @property
+    def notify(self) -> str:
+        return f"it-notify-{self.suffix}"
+
+    @property
+    def results(self) -> str:
+        return f"it-results-{self.suffix}"
+
+    @property
+    def dlq(self) -> str:
+        return f"it-dlq-{self.suffix}"
+
+    @property
+    def correlation(self) -> str:
+        return f"it-correlation-{self.suffix}"
+
+    @property
+    def group(self) -> str:
+        return f"it-group-{self.suffix}"
+
+    def all(self) -> list[str]:
+        return [self.notify, self.results, self.dlq, self.correlation]
+
+    def flags(self) -> list[str]:
+        """The bridge flags naming these topics and group."""
+        return [
+            "--bootstrap-servers",
+            self.bootstrap,
+            "--notify-topic",
+            self.notify,
+            "--results-topic",
+            self.results,
+            "--dlq-topic",
+            self.dlq,
+            "--correlation-topic",
+            self.correlation,
+            "--group-id",
+            self.group,
+            "--topic-partitions",
+            str(self.partitions),
+        ]
+
+    def create(self) -> None:
+        """Create every topic (the bridge would, but producers may come first)."""
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            admin.create_topics(
+                {
+                    name: {"num_partitions": self.partitions, "replication_factor": 1}
+                    for name in self.all()
+                },
+                wait_for_metadata=True,
+            )
+        finally:
+            admin.close()
+
+    def delete(self) -> None:
+        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
+        try:
+            existing = set(admin.list_topics())
+            doomed = [name for name in self.all() if name in existing]
+            if doomed:
+                admin.delete_topics(doomed)
+        finally:
+            admin.close()
+
+
+@pytest.fixture
+def kafka_bootstrap() -> str:
+    """The shared dev broker, or a skip saying how to start one."""
+    if not listening(BOOTSTRAP):
+        pytest.skip(f"no Kafka broker at {BOOTSTRAP} (start one with: scripts/kafka.sh up)")
+    return BOOTSTRAP
+
+
+@pytest.fixture
+def topics(kafka_bootstrap: str) -> Iterator[Topics]:
+    """Fresh topics and group for one test, deleted afterwards."""
+    made = Topics(kafka_bootstrap)
+    made.create()
+    yield made
+    made.delete()
+
+
+def notify_event(suffix: str, index: int, **fields: Any) -> dict[str, Any]:
+    """A valid notify event with a unique eventId and recipient (one the sandbox
+    delivers: it fails numbers ending in 0000 and 0001)."""
+    return {
+        "eventId": f"ev-{suffix}-{index}",
+        "to": f"+1555{7_012_345 + index:07d}",
+        "content": f"notification {index}",
+        "metadata": {"index": index},
+        **fields,
+    }
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: Iterable[tuple[bytes | None, bytes | None]],
+    headers: list[tuple[str, bytes]] | None = None,
+) -> int:
+    """Produce (key, value) records with acks=all, in order; return how many."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    count = 0
+    try:
+        for key, value in records:
+            producer.send(topic, key=key, value=value, headers=headers or [])
+            count += 1
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    return count
+
+
+def produce_events(
+    bootstrap: str, topic: str, events: Sequence[dict[str, Any]], keys: int = 16
+) -> None:
+    """Produce notify events as JSON, spread over ``keys`` keys."""
+    produce(
+        bootstrap,
+        topic,
+        ((f"key-{i % keys}".encode(), json.dumps(e).encode()) for i, e in enumerate(events)),
+    )
+
+
+class TopicReader:
+    """Reads a whole topic from the beginning, accumulating ``records`` as it goes."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.records: list[Record] = []
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        )
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        self._consumer.seek_to_beginning()
+
+    def poll(self, timeout: float = 0.5) -> list[Record]:
+        """Read what arrived; return everything read so far."""
+        for batch in self._consumer.poll(timeout_ms=int(timeout * 1000)).values():
+            self.records.extend(batch)
+        return self.records
+
+    def wait_for(
+        self, predicate: Callable[[list[Record]], bool], timeout: float, what: str
+    ) -> list[Record]:
+        """Read until ``predicate(records)`` holds."""
+        wait_until(lambda: predicate(self.poll()), timeout, what)
+        return self.records
+
+    def settle(self, quiet: float = 1.5) -> list[Record]:
+        """Read until nothing new arrives for ``quiet`` seconds."""
+        while True:
+            before = len(self.records)
+            self.poll(quiet)
+            if len(self.records) == before:
+                return self.records
+
+    def close(self) -> None:
+        self._consumer.close()
+
+    def __enter__(self) -> TopicReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def results_by_event(records: Iterable[Record]) -> dict[str, dict[str, list[dict[str, Any]]]]:
+    """Result records grouped eventId -> type -> records."""
+    grouped: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for record in records:
+        result = json.loads(record.value)
+        by_type = grouped.setdefault(result.get("eventId") or "<none>", {})
+        by_type.setdefault(result["type"], []).append(result)
+    return grouped
+
+
+def outcomes_complete(records: list[Record], event_ids: Iterable[str]) -> bool:
+    """Every event has its accepted record and a final (sent or failed) one."""
+    grouped = results_by_event(records)
+    return all(
+        "message.accepted" in grouped.get(e, {})
+        and ("message.sent" in grouped[e] or "message.failed" in grouped[e])
+        for e in event_ids
+    )
+
+
+def bridge_messages(admin: Any) -> list[dict[str, Any]]:
+    """The sandbox's messages sent by the bridge for ``notify_event`` events."""
+    return [
+        m
+        for m in admin.messages()
+        if (m.get("content") or "").startswith("notification ")
+        and (m.get("idempotencyKey") or "").startswith("kafka-")
+    ]
+
+
+class BridgeProcess:
+    """``python -m chatmaid_kafka.cli <command>`` as a subprocess, logging to a file."""
+
+    def __init__(
+        self,
+        command: str,
+        args: Sequence[str],
+        *,
+        sandbox: Any,
+        log_dir: Path,
+        port: int | None = None,
+        name: str = "bridge",
+    ) -> None:
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.command = [
+            sys.executable,
+            "-m",
+            "chatmaid_kafka.cli",
+            command,
+            "--base-url",
+            sandbox.url,
+            "--port",
+            str(self.port),
+            "--log-format",
+            "text",
+            *args,
+        ]
+        self.env = {
+            **os.environ,
+            "CHATMAID_API_KEY": sandbox.test_key,
+            "CHATMAID_WEBHOOK_SECRET": WEBHOOK_SECRET,
+        }
+        self.log_path = log_dir / f"{name}.log"
+        self.process: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0) -> BridgeProcess:
+        """Start and wait until ``/healthz`` answers 200."""
+        self.starts += 1
+        log = self.log_path.open("ab")
+        log.write(f"--- start {self.starts} ---\n".encode())
+        log.flush()
+        self.process = subprocess.Popen(  # noqa: S603
+            self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                pytest.fail(f"bridge exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.kill()
+                pytest.fail(f"bridge not healthy after {timeout:g}s:\n{self.log()}")
+            time.sleep(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL: no drain, no commit."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def terminate(self, timeout: float = 60.0) -> int:
+        """SIGTERM and wait; the exit code."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def metric(self, name: str) -> float:
+        """A metric's value summed over its labels (0 when absent)."""
+        text = httpx.get(f"{self.url}/metrics", timeout=5).text
+        total = 0.0
+        for line in text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                head, _, value = line.rpartition(" ")
+                if head == name or head.startswith(name + "{"):
+                    total += float(value)
+        return total
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture
+def bridges(tmp_path: Path) -> Iterator[list[BridgeProcess]]:
+    """Bridge processes a test starts; whatever still runs is killed afterwards."""
+    started: list[BridgeProcess] = []
+    yield started
+    for bridge in started:
+        bridge.kill()
+
+
+class PrivateBroker:
+    """A broker of one's own (``scripts/kafka.sh`` in a temporary state dir), to stop at will."""
+
+    def __init__(self, home: Path) -> None:
+        self.home = home
+        self.port = free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        home.mkdir(parents=True, exist_ok=True)
+        if not (home / "libs").exists():
+            # Reuse the jars the dev broker fetched (same pom, same marker): no Maven run.
+            (home / "libs").symlink_to(SHARED_LIBS, target_is_directory=True)
+        self.env = {
+            **os.environ,
+            "KAFKA_HOME_DIR": str(home),
+            "KAFKA_PORT": str(self.port),
+            "KAFKA_CONTROLLER_PORT": str(free_port()),
+            "KAFKA_PYTHON": sys.executable,
+        }
+
+    def _script(self, action: str) -> None:
+        subprocess.run(  # noqa: S603
+            ["bash", str(REPO / "scripts" / "kafka.sh"), action],  # noqa: S607
+            env=self.env,
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
+    def up(self) -> None:
+        self._script("up")
+
+    def down(self) -> None:
+        self._script("down")
+
+
+@pytest.fixture(scope="module")
+def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateBroker]:
+    """A broker only this module's tests use (they stop and start it)."""
+    if not (SHARED_LIBS / ".complete").is_file():
+        pytest.skip("no Kafka jars in .kafka/libs (run scripts/kafka.sh up once)")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        pytest.skip("java is needed to run a private Kafka broker")
+    broker = PrivateBroker(tmp_path_factory.mktemp("kafka-private"))
+    broker.up()
+    yield broker
+    broker.down()
