@@ -25,9 +25,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from kafka import AsyncConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.consumer import KafkaConsumer
+from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from .aio import LoopThread
 from .dispatcher import Dispatcher, Job

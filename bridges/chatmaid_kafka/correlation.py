@@ -15,7 +15,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer import KafkaConsumer
+from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
 from .records import Correlation

@@ -13,8 +13,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka import KafkaProducer
 from kafka.errors import KafkaError
+from kafka.producer import KafkaProducer
 
 from .records import OutgoingRecord
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from contextlib import suppress
 
-from kafka import KafkaAdminClient
+from kafka.admin import KafkaAdminClient
 from kafka.errors import TopicAlreadyExistsError
 
 from .settings import BridgeSettings

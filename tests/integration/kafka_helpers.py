@@ -24,7 +24,10 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import KafkaAdminClient
+from kafka.consumer import KafkaConsumer
+from kafka.producer import KafkaProducer
+from kafka.structs import TopicPartition
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
-from kafka import TopicPartition
+from kafka.structs import TopicPartition
 
 from chatmaid_kafka.aio import LoopThread
 from chatmaid_kafka.consumer import NotifyConsumer

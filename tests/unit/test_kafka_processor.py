@@ -179,7 +179,15 @@ async def test_senders_resolve_through_the_cached_phone_list() -> None:
     await h.handle(event(**{"from": "+15550000002"}))
     await h.handle(event())  # no sender, no default: the first connected phone
     assert [s["fromPhoneId"] for s in h.api.sends()] == ["phone_on"] * 3
-    assert h.api.lists() == 2  # once for the number, once for "first connected"
+    assert h.api.lists() == 1
+
+
+async def test_a_burst_with_a_cold_cache_fetches_the_phone_list_once() -> None:
+    h = Harness()
+    events = [event(**{"from": "+15550000002"}) for _ in range(20)]
+    await asyncio.gather(*(h.handle(value) for value in events))
+    assert len(h.api.sends()) == 20
+    assert h.api.lists() == 1
 
 
 async def test_the_configured_default_sender_is_used() -> None:
