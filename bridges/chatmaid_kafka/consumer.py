@@ -84,6 +84,8 @@ class NotifyConsumer:
             max_partition_fetch_bytes=settings.max_partition_fetch_bytes,
             max_poll_interval_ms=settings.max_poll_interval_ms,
             session_timeout_ms=settings.session_timeout_ms,
+            heartbeat_interval_ms=min(3000, settings.session_timeout_ms // 3),
+            group_instance_id=settings.group_instance_id,
             metadata_max_age_ms=30_000,  # notice new partitions within half a minute
             **settings.kafka_options(),
         )

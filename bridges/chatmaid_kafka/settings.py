@@ -98,6 +98,13 @@ class BridgeSettings(BaseSettings):
 
     # -- consumer -------------------------------------------------------------------
     group_id: str = _field("chatmaid-bridge", "consumer group", "consumer", min_length=1)
+    group_instance_id: str | None = _field(
+        None,
+        "static group membership ID, unique per process: a restart within the session "
+        "timeout takes its partitions back without a rebalance",
+        "consumer",
+        min_length=1,
+    )
     concurrency: int = _field(64, "sends in flight at once", "consumer", ge=1, le=10_000)
     max_pending_per_partition: int = _field(
         500, "events read but not finished per partition before it is paused", "consumer", ge=1
@@ -108,7 +115,9 @@ class BridgeSettings(BaseSettings):
     max_poll_interval_ms: int = _field(
         300_000, "Kafka max.poll.interval.ms (the bridge polls far more often)", "consumer", ge=1
     )
-    session_timeout_ms: int = _field(45_000, "Kafka session.timeout.ms", "consumer", ge=1)
+    session_timeout_ms: int = _field(
+        45_000, "Kafka session.timeout.ms (heartbeats: 3 s, or a third of it)", "consumer", ge=3000
+    )
     commit_interval: float = _field(
         0.5, "seconds between commits of the completed watermark", "consumer", ge=0
     )

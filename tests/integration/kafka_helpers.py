@@ -94,9 +94,11 @@ class Topics:
     def all(self) -> list[str]:
         return [self.notify, self.results, self.dlq, self.correlation]
 
-    def flags(self) -> list[str]:
-        """The bridge flags naming these topics and group."""
+    def flags(self, command: str = "run") -> list[str]:
+        """The bridge flags naming these topics (and the group, when ``command`` consumes)."""
+        group = [] if command == "receive" else ["--group-id", self.group]
         return [
+            *group,
             "--bootstrap-servers",
             self.bootstrap,
             "--notify-topic",
@@ -107,8 +109,6 @@ class Topics:
             self.dlq,
             "--correlation-topic",
             self.correlation,
-            "--group-id",
-            self.group,
             "--topic-partitions",
             str(self.partitions),
         ]
@@ -285,13 +285,13 @@ class BridgeProcess:
     ) -> None:
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        api = [] if command == "receive" else ["--base-url", sandbox.url]
         self.command = [
             sys.executable,
             "-m",
             "chatmaid_kafka.cli",
             command,
-            "--base-url",
-            sandbox.url,
+            *api,
             "--port",
             str(self.port),
             "--log-format",

@@ -1,0 +1,155 @@
+"""Kafka itself going away: a broker of this module's own is stopped and started.
+
+- The consumer loses nothing when the broker stops and starts mid-run.
+- The receiver answers 503 while Kafka cannot acknowledge, and the sandbox's retry
+  of the same delivery succeeds once it can (published exactly once).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka.consumer import KafkaConsumer
+from kafka.structs import TopicPartition
+
+from tests.integration.kafka_helpers import (
+    WEBHOOK_SECRET,
+    BridgeProcess,
+    PrivateBroker,
+    TopicReader,
+    Topics,
+    bridge_messages,
+    notify_event,
+    produce_events,
+    wait_until,
+)
+
+pytest_plugins = ["tests.integration.kafka_helpers"]  # private_broker and bridges fixtures
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+
+@pytest.fixture
+def private_topics(private_broker: PrivateBroker) -> Iterator[Topics]:
+    """Fresh topics on the private broker (which is up when a test starts)."""
+    private_broker.up()
+    made = Topics(private_broker.bootstrap)
+    made.create()
+    yield made
+    private_broker.up()
+    made.delete()
+
+
+def committed(topics: Topics) -> dict[int, int | None]:
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, group_id=topics.group)
+    try:
+        return {
+            p: consumer.committed(TopicPartition(topics.notify, p))
+            for p in range(topics.partitions)
+        }
+    finally:
+        consumer.close()
+
+
+def test_the_broker_stopped_and_started_mid_run_loses_nothing(
+    chatmaid_sandbox: Any,
+    private_broker: PrivateBroker,
+    private_topics: Topics,
+    bridges: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    sandbox, topics = chatmaid_sandbox, private_topics
+    sandbox.admin.update_settings(rate_limit=0)
+    sandbox.admin.inject_latency(0.1, path="/v1/messages/send")
+    bridge = BridgeProcess(
+        "consume",
+        [*topics.flags(), "--requests-per-minute", "0", "--concurrency", "2"],
+        sandbox=sandbox,
+        log_dir=tmp_path,
+    )
+    bridges.append(bridge)
+    bridge.start()
+    first = [notify_event(topics.suffix, i) for i in range(150)]
+    second = [notify_event(topics.suffix, i) for i in range(150, 300)]
+    produce_events(topics.bootstrap, topics.notify, first)
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 20, 60, "sends under way")
+
+    stopping_at = len(bridge_messages(sandbox.admin))
+    private_broker.down()
+    time.sleep(2)  # sends of fetched events go on; their results wait in the producer
+    private_broker.up()
+    produce_events(topics.bootstrap, topics.notify, second)
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 300, 120, "every send")
+
+    assert stopping_at < 150
+    messages = bridge_messages(sandbox.admin)
+    assert len(messages) == 300
+    assert len({m["idempotencyKey"] for m in messages}) == 300
+    wanted = {e["eventId"] for e in first + second}
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        results.wait_for(
+            lambda r: {json.loads(x.value)["eventId"] for x in r} >= wanted,
+            120,
+            "every accepted record",
+        )
+    with TopicReader(topics.bootstrap, topics.dlq) as dlq:
+        assert dlq.settle(1.0) == []
+    assert bridge.terminate() == 0
+    # Everything was committed: the group would not read a single event again.
+    with TopicReader(topics.bootstrap, topics.notify) as notify:
+        ends: dict[int, int] = {}
+        for record in notify.settle(1.0):
+            ends[record.partition] = record.offset + 1
+    assert committed(topics) == {p: ends.get(p) for p in range(topics.partitions)}
+
+
+def test_kafka_down_at_webhook_time_answers_503_and_the_retry_publishes_once(
+    chatmaid_sandbox: Any,
+    private_broker: PrivateBroker,
+    private_topics: Topics,
+    bridges: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:
+    sandbox, topics = chatmaid_sandbox, private_topics
+    # Retries 1.2 s, 6 s and 18 s after the first attempt.
+    sandbox.admin.update_settings(time_scale=0.02)
+    receiver = BridgeProcess(
+        "receive",
+        [*topics.flags("receive"), "--publish-timeout", "1", "--correlation-wait", "0"],
+        sandbox=sandbox,
+        log_dir=tmp_path,
+    )
+    bridges.append(receiver)
+    receiver.start()
+    sandbox.admin.add_webhook(f"{receiver.url}/webhooks/chatmaid", WEBHOOK_SECRET)
+    client = sandbox.client(requests_per_minute=None)
+
+    before = client.send_message(from_phone_id=sandbox.phone_id, to="+15557012001", content="a")
+    sandbox.admin.wait_for_deliveries(1, succeeded=True, timeout=10)
+
+    private_broker.down()
+    during = client.send_message(from_phone_id=sandbox.phone_id, to="+15557012002", content="b")
+    refused = sandbox.admin.wait_for_deliveries(1, succeeded=False, timeout=15)[0]
+    assert refused["statusCode"] == 503
+    private_broker.up()
+
+    def delivered() -> list[dict[str, Any]]:
+        return [
+            d
+            for d in sandbox.admin.deliveries()
+            if d["deliveryId"] == refused["deliveryId"] and d["succeeded"]
+        ]
+
+    wait_until(lambda: bool(delivered()), 60, "the retried delivery to succeed")
+    assert delivered()[0]["attempt"] > 1
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        records = results.wait_for(lambda r: len(r) >= 2, 60, "both results")
+        outcomes = [json.loads(r.value) for r in results.settle(2.0)]
+    assert len(records) == 2
+    assert sorted(o["messageId"] for o in outcomes) == sorted([before.id, during.id])
+    assert receiver.metric("chatmaid_bridge_webhooks_unavailable_total") >= 1
+    assert receiver.terminate() == 0

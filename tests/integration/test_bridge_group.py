@@ -1,0 +1,65 @@
+"""Two bridge processes in one consumer group share the partitions; each event is sent once."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.kafka_helpers import (
+    BridgeProcess,
+    TopicReader,
+    Topics,
+    bridge_messages,
+    notify_event,
+    produce_events,
+    wait_until,
+)
+
+pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
+
+COUNT = 600
+
+
+def test_two_bridges_in_one_group_send_every_event_exactly_once(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    sandbox.admin.inject_latency(0.05, path="/v1/messages/send")
+    args = [*topics.flags(), "--requests-per-minute", "0", "--concurrency", "4"]
+    first, second = (
+        BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name=name)
+        for name in ("first", "second")
+    )
+    bridges.extend([first, second])
+    events = [notify_event(topics.suffix, i) for i in range(COUNT)]
+    half = COUNT // 2
+    produce_events(topics.bootstrap, topics.notify, events[:half], keys=40)
+
+    first.start()
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 40, 60, "the first bridge sending")
+    second.start()  # a rebalance while the first has sends in flight
+    wait_until(lambda: "assigned" in second.log(), 60, "the second bridge's partitions")
+    produce_events(topics.bootstrap, topics.notify, events[half:], keys=40)
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= COUNT, 120, "every send")
+
+    messages = bridge_messages(sandbox.admin)
+    assert len(messages) == COUNT
+    assert len({m["idempotencyKey"] for m in messages}) == COUNT
+    assert sorted(m["to"] for m in messages) == sorted(e["to"] for e in events)
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        results.wait_for(
+            lambda r: {json.loads(x.value)["eventId"] for x in r} >= {e["eventId"] for e in events},
+            60,
+            "every accepted record",
+        )
+    assert "assigned" in first.log()
+    assert "released" in first.log()  # the first gave partitions up to the second
+    assert first.metric("chatmaid_bridge_events_sent_total") > 0
+    assert second.metric("chatmaid_bridge_events_sent_total") > 0
+    assert first.terminate() == 0
+    assert second.terminate() == 0

@@ -1,0 +1,90 @@
+"""The webhook receiver as deployed: a ``receive`` process in front of a real broker."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chatmaid.webhooks import sign
+from tests.integration.kafka_helpers import (
+    WEBHOOK_SECRET,
+    BridgeProcess,
+    TopicReader,
+    Topics,
+)
+
+pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+
+def body(message_id: str) -> bytes:
+    return json.dumps(
+        {
+            "event": "message.sent",
+            "timestamp": "2026-02-06T14:20:00.000Z",
+            "data": {"messageId": message_id, "status": "sent", "environment": "test"},
+        }
+    ).encode()
+
+
+def test_forged_replayed_oversized_and_malformed_webhooks_are_rejected(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    receiver = BridgeProcess(
+        "receive",
+        [*topics.flags("receive"), "--correlation-wait", "0", "--max-body-bytes", "4096"],
+        sandbox=chatmaid_sandbox,
+        log_dir=tmp_path,
+    )
+    bridges.append(receiver)
+    receiver.start()
+    url = f"{receiver.url}/webhooks/chatmaid"
+
+    def post(content: bytes, signature: str | None, **headers: str) -> httpx.Response:
+        if signature is not None:
+            headers["X-Chatmaid-Signature"] = signature
+        return httpx.post(url, content=content, headers=headers, timeout=10)
+
+    good = body("msg_genuine")
+    genuine = post(good, sign(good, WEBHOOK_SECRET), **{"X-Chatmaid-Delivery": "dlv_1"})
+    assert genuine.status_code == 200
+    again = post(good, sign(good, WEBHOOK_SECRET), **{"X-Chatmaid-Delivery": "dlv_1"})
+    assert again.json() == {"ok": True, "duplicate": True}
+
+    rejected = {
+        "forged": post(body("msg_forged"), sign(body("msg_forged"), "whsec_attacker")),
+        "replayed": post(good, sign(good, WEBHOOK_SECRET, timestamp=int(time.time()) - 3600)),
+        "unsigned": post(body("msg_unsigned"), None),
+        "garbled header": post(good, "t=soon,v1=zz"),
+        "tampered": post(body("msg_tampered"), sign(good, WEBHOOK_SECRET)),
+        "oversized": post(b"{" + b" " * 10_000 + b"}", sign(b"{}", WEBHOOK_SECRET)),
+        "not json": post(b"<xml/>", sign(b"<xml/>", WEBHOOK_SECRET)),
+        "not an event": post(b'{"hello": 1}', sign(b'{"hello": 1}', WEBHOOK_SECRET)),
+    }
+    expected = {
+        "forged": (401, "bad_signature"),
+        "replayed": (401, "stale_signature"),
+        "unsigned": (401, "missing_signature"),
+        "garbled header": (401, "malformed_signature"),
+        "tampered": (401, "bad_signature"),
+        "oversized": (413, "too_large"),
+        "not json": (400, "invalid_payload"),
+        "not an event": (400, "invalid_payload"),
+    }
+    for case, response in rejected.items():
+        assert (response.status_code, response.json()["error"]) == expected[case], case
+        assert response.json()["reason"], case
+
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        records = results.settle(2.0)
+    assert [json.loads(r.value)["messageId"] for r in records] == ["msg_genuine"]
+    assert receiver.metric("chatmaid_bridge_webhooks_rejected_total") == len(rejected)
+    assert receiver.metric("chatmaid_bridge_webhooks_verified_total") == 2
+    assert receiver.metric("chatmaid_bridge_webhooks_duplicate_total") == 1
+    assert WEBHOOK_SECRET not in receiver.log()
+    assert receiver.terminate() == 0
