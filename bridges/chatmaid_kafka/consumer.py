@@ -15,6 +15,13 @@ events are read again by the next owner and re-sent with the same idempotency ke
 the API answers with the original message: no second WhatsApp message. kafka-python
 keeps the fetch position of a partition that stays ours across a rebalance, so for
 those we seek back to the first unfinished offset ourselves.
+
+kafka-python 3.0.12 can lose a rebalance that was started by a metadata change (the
+leader's view of the topic's partitions) when the join outlives the ``poll()`` that
+began it: the group is left joined but the assignment is never applied. The consumer
+primes the metadata before its first join (which is what otherwise triggers one at
+start) and, should a revocation not be followed by an assignment within
+``REJOIN_AFTER`` seconds, leaves and joins the group again.
 """
 
 from __future__ import annotations
@@ -42,6 +49,7 @@ logger = logging.getLogger("chatmaid_kafka.consumer")
 
 POLL_TIMEOUT_MS = 100
 LAG_INTERVAL = 1.0
+REJOIN_AFTER = 60.0
 #: Every poll takes all fetched records (a poll is bounded by max_partition_fetch_bytes
 #: instead). kafka-python 3.0.12 never fetches again a partition paused while part of a
 #: fetched batch was still buffered, so nothing may stay buffered when we pause.
@@ -71,6 +79,7 @@ class NotifyConsumer:
         self._last_lag = 0.0
         # Where to read again a revoked partition that comes straight back (IO thread only).
         self._resume_at: dict[PartitionId, int] = {}
+        self._revoked_at: float | None = None
 
     @staticmethod
     def connect(settings: BridgeSettings) -> Any:
@@ -97,15 +106,13 @@ class NotifyConsumer:
 
     def run(self, stop: threading.Event) -> None:
         """Poll until ``stop`` is set, then drain, commit and leave the group."""
-        # Metadata first: kafka-python joins with whatever metadata it has, and a join
-        # that does not know the topic yet assigns nothing until the next refresh.
-        self._consumer.partitions_for_topic(self._settings.notify_topic)
-        self._consumer.subscribe([self._settings.notify_topic], listener=_RebalanceListener(self))
+        self._subscribe()
         logger.info(
             "consuming %s as group %s", self._settings.notify_topic, self._settings.group_id
         )
         try:
             while not stop.is_set():
+                self._rejoin_if_stuck()
                 self._apply_backpressure()
                 self._commit_finished()
                 records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
@@ -118,6 +125,24 @@ class NotifyConsumer:
             logger.info("consumer closed")
 
     # -- the poll loop --------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        self._consumer.subscribe([self._settings.notify_topic], listener=_RebalanceListener(self))
+        # A metadata update after subscribe() gives the leader its view of the topic;
+        # without it the first assignment is computed blind and redone at once.
+        self._consumer.topics()
+
+    def _rejoin_if_stuck(self) -> None:
+        revoked_at = self._revoked_at
+        if revoked_at is None or time.monotonic() - revoked_at < REJOIN_AFTER:
+            return
+        logger.warning(
+            "no assignment %.0fs after a revocation (a join kafka-python lost); joining again",
+            REJOIN_AFTER,
+        )
+        self._revoked_at = None
+        self._consumer.unsubscribe()
+        self._subscribe()
 
     def _dispatch(self, records: dict[Any, list[Any]]) -> None:
         jobs: list[Job[Consumed]] = []
@@ -227,6 +252,7 @@ class NotifyConsumer:
     def assigned(self, partitions: Iterable[Any]) -> None:
         """Assigned partitions: fresh trackers, reading from the first unfinished event."""
         owned = [PartitionId(*p) for p in partitions]
+        self._revoked_at = None
         self._book.assign(owned)
         for partition in owned:
             point = self._resume_at.pop(partition, None)
@@ -237,6 +263,7 @@ class NotifyConsumer:
 
     async def revoked(self, partitions: Iterable[Any]) -> None:
         """Revoked partitions: no new sends, a bounded wait for in-flight ones, commit."""
+        self._revoked_at = time.monotonic()
         trackers = self._book.trackers(PartitionId(*p) for p in partitions)
         for tracker in trackers:
             tracker.stop()

@@ -55,13 +55,18 @@ class FakeKafka:
         self.closed = False
         self.ever_paused: set[TopicPartition] = set()
         self.seeks: list[tuple[TopicPartition, int]] = []
+        self.subscriptions = self.unsubscriptions = 0
 
-    def partitions_for_topic(self, topic: str) -> set[int]:
-        return {tp.partition for tp in self.assigned}
+    def topics(self) -> set[str]:
+        return {TOPIC}
 
     def subscribe(self, topics: list[str], listener: Any) -> None:
+        self.subscriptions += 1
         self.listener = listener
         asyncio.run(listener.on_partitions_assigned(set(self.assigned)))
+
+    def unsubscribe(self) -> None:
+        self.unsubscriptions += 1
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
         time.sleep(0.005)
@@ -287,4 +292,20 @@ def test_a_partition_that_comes_back_is_read_again_from_its_first_unfinished_eve
     bench.consumer.assigned({P0, P1})  # a later assignment seeks nothing stale
     assert bench.kafka.seeks == [(P0, 4)]
     bench.release_parked()
+    bench.shutdown()
+
+
+def test_a_revocation_never_followed_by_an_assignment_rejoins_the_group(
+    benches: list[Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chatmaid_kafka.consumer.REJOIN_AFTER", 0.2)
+    bench = Bench(FakeKafka({P0: 5}))
+    benches.append(bench)
+    bench.thread.start()
+    bench.until(lambda: bench.kafka.last_committed() == {P0: 5})
+    asyncio.run(bench.consumer.revoked({P0}))  # ...and kafka-python loses the join
+    bench.until(lambda: bench.kafka.unsubscriptions == 1)
+    assert bench.kafka.subscriptions == 2
+    time.sleep(0.3)
+    assert bench.kafka.unsubscriptions == 1  # the new assignment ended the watch
     bench.shutdown()
