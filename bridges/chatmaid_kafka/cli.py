@@ -23,6 +23,7 @@ import typing
 from collections.abc import Sequence
 from typing import Any
 
+from kafka.errors import KafkaError
 from pydantic import SecretStr, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -100,7 +101,7 @@ def serve(settings: BridgeSettings, *, consume: bool, receive: bool) -> int:
     bridge = Bridge(settings, consume=consume, receive=receive)
     try:
         bridge.start()
-    except (StartupError, OSError, RuntimeError) as exc:
+    except (StartupError, KafkaError, OSError, RuntimeError) as exc:
         print(f"chatmaid-bridge: cannot start: {exc}", file=sys.stderr)
         bridge.stop()
         return EXIT_FAILED

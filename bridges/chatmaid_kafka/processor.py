@@ -93,7 +93,6 @@ class EventProcessor:
         try:
             outcome = await self.outcome(source)
         except AuthenticationError as exc:
-            logger.error("the API refused the bridge's key; stopping: %s", exc)
             consumed.tracker.give_up()
             self._on_fatal(exc)
             return

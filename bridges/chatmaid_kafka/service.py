@@ -158,7 +158,12 @@ class Bridge:
             s.api_key.get_secret_value(), transport=transport, **_client_options(s)
         )
         senders = SenderResolver(client, s.default_from, ttl=s.sender_cache_seconds)
-        self._check_sender(loop, senders)
+        try:
+            self._check_sender(loop, senders)
+        except StartupError:
+            loop.run(client.aclose(), timeout=10)
+            loop.stop()
+            raise
         processor = EventProcessor(
             client=client,
             senders=senders,
@@ -199,6 +204,7 @@ class Bridge:
     def _on_fatal(self, error: BaseException) -> None:
         if self.fatal is None:
             self.fatal = error
+            logger.error("stopping the consumer: %s", error)
         if self._sends is not None:
             self._sends.stop.set()
         self.failed.set()

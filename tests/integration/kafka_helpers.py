@@ -331,6 +331,20 @@ class BridgeProcess:
                 pytest.fail(f"bridge not healthy after {timeout:g}s:\n{self.log()}")
             time.sleep(0.1)
 
+    def start_expecting_exit(self, code: int, timeout: float = 60.0) -> None:
+        """Start, and expect the process to exit with ``code`` on its own."""
+        self.starts += 1
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603
+                self.command, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
+        assert self.wait(timeout) == code, self.log()
+
+    def wait(self, timeout: float) -> int:
+        """The exit code, once the process exits by itself within ``timeout``."""
+        assert self.process is not None
+        return self.process.wait(timeout)
+
     def kill(self) -> None:
         """SIGKILL: no drain, no commit."""
         if self.process is not None and self.process.poll() is None:

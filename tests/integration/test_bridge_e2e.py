@@ -148,3 +148,41 @@ def test_invalid_events_are_dead_lettered_and_later_events_still_sent(
         "the dead-letter metric",
     )
     assert bridge.terminate() == 0
+
+
+def test_a_refused_key_stops_the_bridge_and_loses_nothing(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    args = [*topics.flags(), "--requests-per-minute", "0"]
+
+    unknown = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name="unknown")
+    unknown.env["CHATMAID_API_KEY"] = "sk_test_not_a_key_of_this_account"
+    unknown.start_expecting_exit(1)
+    assert "cannot start: the API refused the key" in unknown.log()
+
+    key = sandbox.admin.create_api_key()
+    bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+    bridge.env["CHATMAID_API_KEY"] = key["key"]
+    bridges.append(bridge)
+    bridge.start()
+    events = [notify_event(topics.suffix, i) for i in range(40)]
+    produce_events(topics.bootstrap, topics.notify, events[:20])
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) == 20, 30, "the first sends")
+
+    sandbox.admin.update_api_key(key["id"], expired=True)  # revoked while running
+    produce_events(topics.bootstrap, topics.notify, events[20:])
+    assert bridge.wait(30) == 1
+    assert "stopped on a failure" in bridge.log()
+    assert key["key"] not in bridge.log()
+    with TopicReader(topics.bootstrap, topics.dlq) as dlq:
+        assert dlq.settle(1.0) == []  # not the events' fault: nothing dead-lettered
+
+    sandbox.admin.update_api_key(key["id"], expired=False)
+    bridge.start()
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) == 40, 30, "the rest, after restart")
+    assert sorted(m["to"] for m in bridge_messages(sandbox.admin)) == sorted(
+        e["to"] for e in events
+    )
+    assert bridge.terminate() == 0
