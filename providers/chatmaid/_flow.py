@@ -46,9 +46,9 @@ def run_sync(
     try:
         while True:
             step = flow.send(outcome)
+            outcome = None  # drop the last response before a long sleep
             if isinstance(step, Sleep):
                 sleep(step.seconds)
-                outcome = None
                 continue
             try:
                 outcome = send(step.request)
@@ -68,9 +68,9 @@ async def run_async(
     try:
         while True:
             step = flow.send(outcome)
+            outcome = None  # drop the last response before a long sleep
             if isinstance(step, Sleep):
                 await sleep(step.seconds)
-                outcome = None
                 continue
             try:
                 outcome = await send(step.request)
