@@ -39,6 +39,7 @@ def emit(
         "ratio": round(ratio, 3),
         "unit": unit,
         "target_ratio": target,
+        "higher_is_better": higher_is_better,
         "met": met,
         "params": {**params, "machine": machine()},
     }
