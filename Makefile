@@ -36,8 +36,12 @@ kafka-up:
 kafka-down:
 	bash scripts/kafka.sh down
 
+# The demo starts the Kafka broker if none runs, and stops it afterwards only if it did.
 demo: install
-	$(BIN)/python scripts/demo.py
+	@if bash scripts/kafka.sh status >/dev/null 2>&1; then started=; \
+	else KAFKA_PYTHON=$(BIN)/python bash scripts/kafka.sh up && started=1; fi; \
+	$(BIN)/python scripts/demo.py; status=$$?; \
+	if [ -n "$$started" ]; then bash scripts/kafka.sh down; fi; exit $$status
 
 bench: install kafka-up
 	$(BIN)/python benchmarks/run_all.py

@@ -24,6 +24,7 @@ from chatmaid.sandbox import SEED, run_sandbox
 from chatmaid.sandbox.server import SandboxHandle, ServerThread
 
 from demo_airflow import run_airflow_demo
+from demo_kafka import run_kafka_demo
 
 WEBHOOK_SECRET = "whsec_demo"  # noqa: S105 - the demo's own throwaway secret
 RECIPIENT = "+15557654321"
@@ -164,12 +165,19 @@ def run_airflow_dag(demo: Demo) -> None:
     run_airflow_demo(demo.sandbox.url, SEED.test_key)
 
 
+def run_kafka_bridge(demo: Demo) -> None:
+    """Run the Kafka bridge: notify events in, sends out, results and dead letters back."""
+    assert demo.sandbox is not None
+    run_kafka_demo(demo.sandbox.url, SEED.test_key)
+
+
 STEPS: list[Callable[[Demo], None]] = [
     start_sandbox,
     send_with_test_key,
     send_with_live_key,
     show_webhooks,
     run_airflow_dag,
+    run_kafka_bridge,
 ]
 
 
