@@ -93,7 +93,7 @@ class BridgeSettings(BaseSettings):
         300.0, "seconds one send may take, retries included, before dead-lettering", "api", gt=0
     )
     sender_cache_seconds: float = _field(
-        300.0, "how long a resolved sender phone is cached", "api", ge=0
+        300.0, "seconds the phone list is reused to resolve senders", "api", ge=0
     )
 
     # -- consumer -------------------------------------------------------------------
@@ -105,7 +105,7 @@ class BridgeSettings(BaseSettings):
         "consumer",
         min_length=1,
     )
-    concurrency: int = _field(64, "sends in flight at once", "consumer", ge=1, le=10_000)
+    concurrency: int = _field(32, "sends in flight at once", "consumer", ge=1, le=10_000)
     max_pending_per_partition: int = _field(
         500, "events read but not finished per partition before it is paused", "consumer", ge=1
     )
@@ -153,9 +153,11 @@ class BridgeSettings(BaseSettings):
         2.0, "seconds to wait for an unknown messageId's eventId", "receiver", ge=0
     )
     correlation_capacity: int = _field(
-        200_000, "messageIds remembered for correlation", "receiver", ge=1
+        100_000, "messageIds remembered for correlation", "receiver", ge=1
     )
-    dedupe_capacity: int = _field(200_000, "webhook deliveries remembered", "receiver", ge=1)
+    dedupe_capacity: int = _field(
+        100_000, "webhook delivery keys remembered (two per delivery)", "receiver", ge=1
+    )
 
     # -- HTTP (webhooks, /healthz, /metrics) ----------------------------------------
     host: str = _field("127.0.0.1", "HTTP listen address", "http")

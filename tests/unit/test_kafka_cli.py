@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from pathlib import Path
 
 import pytest
 
@@ -157,3 +158,15 @@ def test_configure_logging_installs_one_scrubbing_handler(
         root.setLevel(level)
         for logger, previous in zip(quieted, levels, strict=True):
             logger.setLevel(previous)
+
+
+def test_the_user_docs_list_every_setting() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "kafka-bridge.md").read_text()
+    for name, info in BridgeSettings.model_fields.items():
+        assert f"`CHATMAID_BRIDGE_{name.upper()}`" in docs, name
+        default = info.default
+        if isinstance(default, int | str) and not isinstance(default, bool):
+            row = next(
+                line for line in docs.splitlines() if f"`CHATMAID_BRIDGE_{name.upper()}`" in line
+            )
+            assert f"`{default}`" in row, (name, default)
