@@ -84,7 +84,11 @@ def test_every_retry_of_one_send_carries_the_same_idempotency_key(api: Api) -> N
             raise outcome
         return outcome
 
-    answers: list[httpx.Response | Exception] = [error(503), httpx.ConnectError("refused"), envelope(MESSAGE)]
+    answers: list[httpx.Response | Exception] = [
+        error(503),
+        httpx.ConnectError("refused"),
+        envelope(MESSAGE),
+    ]
     api.respond(answer)
     api.call("send_message", **SEND)
     keys = {json.loads(r.content)["idempotencyKey"] for r in api.requests}
