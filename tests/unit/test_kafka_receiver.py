@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
+import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from chatmaid.webhooks import sign
 from chatmaid_kafka.correlation import CorrelationIndex
@@ -30,11 +29,11 @@ class Sink:
     def __init__(self) -> None:
         self.records: list[OutgoingRecord] = []
         self.fail = False
-        self.gate = threading.Event()  # cleared: publishes hang until it is set again
+        self.gate = asyncio.Event()  # cleared: publishes hang until it is set again
         self.gate.set()
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
-        await asyncio.to_thread(self.gate.wait)
+        await self.gate.wait()
         if self.fail:
             raise PublishError("Kafka did not acknowledge: down")
         self.records.extend(records)
@@ -44,12 +43,12 @@ class Sink:
 
 
 class Receiver:
-    def __init__(self, client: TestClient, sink: Sink, index: CorrelationIndex) -> None:
+    def __init__(self, client: httpx.AsyncClient, sink: Sink, index: CorrelationIndex) -> None:
         self.client = client
         self.sink = sink
         self.index = index
 
-    def post(
+    async def post(
         self,
         payload: dict[str, Any] | bytes,
         *,
@@ -60,7 +59,7 @@ class Receiver:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
         sent = {"X-Chatmaid-Signature": sign(body, secret, timestamp=timestamp)}
         sent.update(headers or {})
-        return self.client.post(PATH, content=body, headers=sent)
+        return await self.client.post(PATH, content=body, headers=sent)
 
 
 def message_event(message_id: str = "msg_1", status: str = "sent") -> dict[str, Any]:
@@ -72,7 +71,7 @@ def message_event(message_id: str = "msg_1", status: str = "sent") -> dict[str, 
 
 
 @pytest.fixture
-def receiver() -> Iterator[Receiver]:
+async def receiver() -> AsyncIterator[Receiver]:
     sink = Sink()
     index = CorrelationIndex(100)
     metrics = BridgeMetrics()
@@ -90,13 +89,14 @@ def receiver() -> Iterator[Receiver]:
         WebhookReceiver(config, sink, index, DeliveryLedger(100), metrics),
         PATH,
     )
-    with TestClient(app) as client:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
         yield Receiver(client, sink, index)
 
 
-def test_a_verified_webhook_is_published_with_its_event_id(receiver: Receiver) -> None:
+async def test_a_verified_webhook_is_published_with_its_event_id(receiver: Receiver) -> None:
     receiver.index.put("msg_1", Correlation(event_id="order-1", metadata={"orderId": 1}))
-    response = receiver.post(message_event())
+    response = await receiver.post(message_event())
     assert response.status_code == 200
     assert response.json() == {"ok": True, "duplicate": False}
     [record] = receiver.sink.records
@@ -110,28 +110,23 @@ def test_a_verified_webhook_is_published_with_its_event_id(receiver: Receiver) -
     assert result["data"]["messageId"] == "msg_1"
 
 
-def test_an_unknown_message_is_published_without_event_id_after_a_bounded_wait(
+async def test_an_unknown_message_is_published_without_event_id_after_a_bounded_wait(
     receiver: Receiver,
 ) -> None:
     started = time.monotonic()
-    assert receiver.post(message_event("msg_unknown")).status_code == 200
+    assert (await receiver.post(message_event("msg_unknown"))).status_code == 200
     assert 0.15 < time.monotonic() - started < 2
     assert receiver.sink.results()[0]["eventId"] is None
 
 
-def test_a_correlation_arriving_during_the_wait_is_used(receiver: Receiver) -> None:
-    async def later() -> None:
-        await asyncio.sleep(0.05)
-        receiver.index.put("msg_late", Correlation(event_id="late-1"))
-
-    portal = receiver.client.portal
-    assert portal is not None
-    portal.start_task_soon(later)
-    assert receiver.post(message_event("msg_late")).status_code == 200
+async def test_a_correlation_arriving_during_the_wait_is_used(receiver: Receiver) -> None:
+    correlation = Correlation(event_id="late-1")
+    asyncio.get_running_loop().call_later(0.05, receiver.index.put, "msg_late", correlation)
+    assert (await receiver.post(message_event("msg_late"))).status_code == 200
     assert receiver.sink.results()[0]["eventId"] == "late-1"
 
 
-def test_phone_events_are_published_keyed_by_phone(receiver: Receiver) -> None:
+async def test_phone_events_are_published_keyed_by_phone(receiver: Receiver) -> None:
     payload = {
         "event": "phone.disconnected",
         "timestamp": "2026-02-06T14:20:00.000Z",
@@ -141,45 +136,47 @@ def test_phone_events_are_published_keyed_by_phone(receiver: Receiver) -> None:
             "connectionStatus": "disconnected",
         },
     }
-    assert receiver.post(payload).status_code == 200
+    assert (await receiver.post(payload)).status_code == 200
     [record] = receiver.sink.records
     assert record.key == b"phone_1"
     assert receiver.sink.results()[0]["status"] == "disconnected"
 
 
-def test_duplicate_deliveries_are_acknowledged_but_published_once(receiver: Receiver) -> None:
+async def test_duplicate_deliveries_are_acknowledged_but_published_once(receiver: Receiver) -> None:
     receiver.index.put("msg_1", Correlation(event_id="e"))
-    first = receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_1"})
-    again = receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_1"})
+    first = await receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_1"})
+    again = await receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_1"})
     # A new delivery ID for the same (event, message, status) is recognised too.
-    other = receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_2"})
+    other = await receiver.post(message_event(), headers={"X-Chatmaid-Delivery": "dlv_2"})
     assert [r.status_code for r in (first, again, other)] == [200, 200, 200]
     assert [r.json()["duplicate"] for r in (first, again, other)] == [False, True, True]
     assert len(receiver.sink.records) == 1
-    assert receiver.post(message_event(status="failed")).json()["duplicate"] is False
+    assert (await receiver.post(message_event(status="failed"))).json()["duplicate"] is False
 
 
-def test_kafka_unavailable_answers_503_and_a_retry_publishes(receiver: Receiver) -> None:
+async def test_kafka_unavailable_answers_503_and_a_retry_publishes(receiver: Receiver) -> None:
     receiver.index.put("msg_1", Correlation(event_id="e"))
     receiver.sink.fail = True
     headers = {"X-Chatmaid-Delivery": "dlv_1"}
-    response = receiver.post(message_event(), headers=headers)
+    response = await receiver.post(message_event(), headers=headers)
     assert response.status_code == 503
     assert response.json()["error"] == "unavailable"
     receiver.sink.fail = False
-    retry = receiver.post(message_event(), headers=headers)
+    retry = await receiver.post(message_event(), headers=headers)
     assert retry.status_code == 200
     assert retry.json()["duplicate"] is False
     assert len(receiver.sink.records) == 1
 
 
-def test_a_slow_ack_answers_503_and_the_retry_joins_the_same_publish(receiver: Receiver) -> None:
+async def test_a_slow_ack_answers_503_and_the_retry_joins_the_same_publish(
+    receiver: Receiver,
+) -> None:
     receiver.index.put("msg_1", Correlation(event_id="e"))
     receiver.sink.gate.clear()
     headers = {"X-Chatmaid-Delivery": "dlv_1"}
-    assert receiver.post(message_event(), headers=headers).status_code == 503
+    assert (await receiver.post(message_event(), headers=headers)).status_code == 503
     receiver.sink.gate.set()
-    retry = receiver.post(message_event(), headers=headers)
+    retry = await receiver.post(message_event(), headers=headers)
     assert retry.status_code == 200
     assert retry.json()["duplicate"] is True
     assert len(receiver.sink.records) == 1
@@ -194,19 +191,19 @@ def test_a_slow_ack_answers_503_and_the_retry_joins_the_same_publish(receiver: R
         ({}, {"X-Chatmaid-Signature": ""}, "missing_signature"),
     ],
 )
-def test_forged_replayed_and_unsigned_webhooks_get_401(
+async def test_forged_replayed_and_unsigned_webhooks_get_401(
     receiver: Receiver, kwargs: dict[str, Any], headers: dict[str, str], reason: str
 ) -> None:
-    response = receiver.post(message_event(), headers=headers, **kwargs)
+    response = await receiver.post(message_event(), headers=headers, **kwargs)
     assert response.status_code == 401
     assert response.json()["error"] == reason
     assert response.json()["reason"]
     assert receiver.sink.records == []
 
 
-def test_the_previous_secret_still_verifies_while_rotating(receiver: Receiver) -> None:
+async def test_the_previous_secret_still_verifies_while_rotating(receiver: Receiver) -> None:
     receiver.index.put("msg_1", Correlation())
-    assert receiver.post(message_event(), secret="whsec_old").status_code == 200
+    assert (await receiver.post(message_event(), secret="whsec_old")).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -220,45 +217,51 @@ def test_the_previous_secret_still_verifies_while_rotating(receiver: Receiver) -
         ),
     ],
 )
-def test_signed_but_malformed_bodies_get_400(receiver: Receiver, body: bytes, reason: str) -> None:
-    response = receiver.post(body)
+async def test_signed_but_malformed_bodies_get_400(
+    receiver: Receiver, body: bytes, reason: str
+) -> None:
+    response = await receiver.post(body)
     assert response.status_code == 400
     assert response.json()["error"] == reason
     assert receiver.sink.records == []
 
 
-def test_an_event_header_contradicting_the_body_gets_400(receiver: Receiver) -> None:
-    response = receiver.post(message_event(), headers={"X-Chatmaid-Event": "message.failed"})
+async def test_an_event_header_contradicting_the_body_gets_400(receiver: Receiver) -> None:
+    response = await receiver.post(message_event(), headers={"X-Chatmaid-Event": "message.failed"})
     assert response.status_code == 400
     assert response.json()["error"] == "event_mismatch"
 
 
-def test_oversized_bodies_get_413_declared_or_streamed(receiver: Receiver) -> None:
+async def test_oversized_bodies_get_413_declared_or_streamed(receiver: Receiver) -> None:
     big = json.dumps({**message_event(), "padding": "x" * 2000}).encode()
-    assert receiver.post(big).status_code == 413
+    assert (await receiver.post(big)).status_code == 413
 
-    def chunks() -> Iterator[bytes]:
+    async def chunks() -> AsyncIterator[bytes]:
         yield big[:600]
         yield big[600:]
 
-    streamed = receiver.client.post(PATH, content=chunks())  # no Content-Length
+    streamed = await receiver.client.post(PATH, content=chunks())  # no Content-Length
     assert streamed.status_code == 413
     assert streamed.json()["error"] == "too_large"
 
 
-def test_health_and_metrics(receiver: Receiver) -> None:
-    receiver.post(message_event(), secret="whsec_forged")
-    assert receiver.client.get("/healthz").json() == {"status": "ok", "components": {"http": True}}
-    metrics = receiver.client.get("/metrics")
+async def test_health_and_metrics(receiver: Receiver) -> None:
+    await receiver.post(message_event(), secret="whsec_forged")
+    assert (await receiver.client.get("/healthz")).json() == {
+        "status": "ok",
+        "components": {"http": True},
+    }
+    metrics = await receiver.client.get("/metrics")
     assert metrics.status_code == 200
     assert 'chatmaid_bridge_webhooks_rejected_total{reason="bad_signature"} 1.0' in metrics.text
     assert "chatmaid_bridge_webhook_seconds_bucket" in metrics.text
 
 
-def test_health_fails_when_a_component_is_down() -> None:
+async def test_health_fails_when_a_component_is_down() -> None:
     app = create_app(BridgeMetrics(), lambda: {"http": True, "consumer": False})
-    with TestClient(app) as client:
-        response = client.get("/healthz")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
+        response = await client.get("/healthz")
         assert response.status_code == 503
         assert response.json()["status"] == "failing"
-        assert client.post(PATH).status_code == 404  # no receiver: no webhook route
+        assert (await client.post(PATH)).status_code == 404  # no receiver: no webhook route
