@@ -288,3 +288,19 @@ async def test_a_stopped_partition_starts_no_send() -> None:
     await h.handle(event())
     assert h.api.sends() == []
     assert h.publisher.attempts == 0
+
+
+async def test_a_bug_dead_letters_the_event_instead_of_stalling_its_partition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    h = Harness()
+
+    async def broken(event: object) -> str:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(h.processor._senders, "phone_id", broken)
+    await h.handle(event())
+    _, errors = h.dead_letter()
+    assert errors["stage"] == "internal"
+    assert errors["class.name"] == "RuntimeError"
+    assert h.tracker.committable() == 1
