@@ -1,0 +1,182 @@
+"""Kafka bridge at its rate limit: sends a second over a backlog, against the allowed rate.
+
+The sandbox (own process) limits each key to ``--rate-limit`` requests a minute (600),
+and the bridge's client limiter is set to the same (``--requests-per-minute 600``, the
+default burst of a tenth: 60). A backlog of ``--events`` notify events (510: the burst
+plus more than 40 s of allowance), each with its own key and a unique eventId, is
+produced to a fresh 4-partition topic; then ``chatmaid-bridge consume`` starts. Send
+times are the sandbox's ``createdAt`` of each message. The burst is spent in the first
+moments, so the figure is the rate over a steady window: ``--window`` seconds (35)
+starting ``--skip`` seconds (5) after the consumer's partition assignment; the baseline
+is the allowed rate, ``rate_limit / 60`` (10/s). Bar: a ratio of at least 0.95. The
+window must end before the backlog does (checked: else the run says so and fails).
+
+Correctness (exit 1 if any fails): no 429 answer (the sandbox's request counts and the
+bridge's ``chatmaid_bridge_api_rate_limited_total``); every event sent exactly once
+(content markers in the sandbox) with exactly one ``message.accepted`` record and no
+dead letter; and, as a stricter check that does not lean on the sandbox's minute-deep
+bucket, the sends conform to the configured bucket: no span of time holds more sends
+than the burst plus the rate times the span (plus 2 for clock jitter). About 60 s.
+
+    .venv/bin/python benchmarks/bench_bridge_rate_limit.py [--rate-limit 600] [--window 35]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from datetime import datetime
+from typing import Any
+
+from _kafka_bench import (
+    BenchError,
+    BridgeProcess,
+    TopicReader,
+    broker,
+    duplicates_and_missing,
+    fresh_topics,
+    notify_event,
+    produce_events,
+    run_id,
+    values,
+)
+
+from chatmaid.sandbox import SandboxHandle, start_sandbox_process
+
+from _report import emit, fail
+
+TARGET = 0.95
+JITTER = 2  # sends a span may exceed the bucket by, for the sandbox's clock readings
+
+
+def timestamp(value: str) -> float:
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def excess_over_bucket(times: list[float], per_second: float, burst: int) -> int:
+    """The most sends any span [t_i, t_j] holds beyond ``burst + per_second * span``."""
+    worst = -burst
+    for i, start in enumerate(times):
+        for j in range(i, len(times)):
+            worst = max(worst, (j - i + 1) - burst - int(per_second * (times[j] - start)))
+    return worst
+
+
+def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int:
+    problems: list[str] = []
+    marker = run_id()
+    events = [notify_event(marker, i) for i in range(args.events)]
+    expected = [e["eventId"] for e in events]
+    per_second = args.rate_limit / 60
+    burst = args.rate_limit // 10
+    with fresh_topics(bootstrap, "ratelimit", args.partitions) as topics:
+        produce_events(bootstrap, topics.notify, events)
+        flags = [
+            *topics.flags("consume"),
+            "--requests-per-minute",
+            str(args.rate_limit),
+            "--rate-limit-burst",
+            str(burst),
+        ]
+        bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
+        with bridge, TopicReader(bootstrap, topics.results) as results:
+            bridge.start()
+            timeout = args.events / per_second + 60
+            complete = results.wait_for(lambda r: len(r) >= args.events, timeout)
+            records = results.settle(1.0)
+            limited = bridge.metric("chatmaid_bridge_api_rate_limited_total")
+            retries = bridge.metric("chatmaid_bridge_api_retries_total")
+            code = bridge.terminate()
+            assigned = bridge.logged_at("assigned")
+        with TopicReader(bootstrap, topics.dlq) as dlq:
+            letters = dlq.settle(0.5)
+    if assigned is None:
+        raise BenchError("the bridge logged no partition assignment")
+
+    counts: dict[str, Any] = sandbox.admin.requests()
+    answered_429 = int(counts.get("byStatus", {}).get("429", 0))
+    mine = sorted(
+        (
+            timestamp(m["createdAt"]),
+            m["content"],
+        )
+        for m in sandbox.admin.messages()
+        if (m.get("content") or "").startswith(f"bench {marker} ")
+    )
+    times = [t for t, _ in mine]
+    accepted = [v["eventId"] for v in values(records) if v["type"] == "message.accepted"]
+    dup_records, lost_records = duplicates_and_missing(accepted, expected)
+    dup_sends, lost_sends = duplicates_and_missing(
+        (c for _, c in mine), (e["content"] for e in events)
+    )
+    if answered_429 or limited:
+        problems.append(f"{answered_429} answers 429 (bridge counted {limited:g})")
+    if not complete or dup_records or lost_records or len(records) != len(accepted) or letters:
+        problems.append(
+            f"results: {len(accepted)} accepted for {args.events} events ({lost_records} "
+            f"missing, {dup_records} duplicated), {len(letters)} dead letters"
+        )
+    if dup_sends or lost_sends:
+        problems.append(f"sandbox: {lost_sends} events never sent, {dup_sends} sent twice")
+    if code != 0:
+        problems.append(f"the bridge exited {code} on SIGTERM")
+    excess = excess_over_bucket(times, per_second, burst)
+    if excess > JITTER:
+        problems.append(f"a span of time held {excess} sends more than the bucket allows")
+    if not times:
+        return fail([*problems, "no sends at all"])
+
+    window_start = assigned + args.skip
+    window_end = window_start + args.window
+    if times[-1] < window_end:
+        problems.append(
+            f"the backlog ran out {window_end - times[-1]:.1f} s before the window closed: "
+            "raise --events"
+        )
+    in_window = sum(window_start <= t < window_end for t in times)
+    whole = times[-1] - assigned
+    emit(
+        "bridge_rate_limit_saturation",
+        figure=in_window / args.window,
+        baseline=per_second,
+        unit="sends/s",
+        target=TARGET,
+        params={
+            "rate_limit_per_minute": args.rate_limit,
+            "bridge_requests_per_minute": args.rate_limit,
+            "bridge_burst": burst,
+            "events": args.events,
+            "partitions": args.partitions,
+            "window_s": args.window,
+            "window_starts_after_assignment_s": args.skip,
+            "sends_in_window": in_window,
+            "backlog_s": round(whole, 1),
+            "whole_run_sends_per_s": round(len(times) / whole, 3),
+            "whole_run_allowed_per_s": round((burst + per_second * whole) / whole, 3),
+            "answers_429": answered_429,
+            "api_retries": retries,
+            "most_sends_over_bucket": excess,
+            "send_times": "sandbox createdAt of each message",
+        },
+    )
+    return fail(problems)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rate-limit", type=int, default=600, help="requests a minute")
+    parser.add_argument("--events", type=int, default=510, help="backlog of notify events")
+    parser.add_argument("--window", type=float, default=35.0, help="measured seconds")
+    parser.add_argument("--skip", type=float, default=5.0, help="seconds before the window")
+    parser.add_argument("--partitions", type=int, default=4, help="notify topic partitions")
+    args = parser.parse_args()
+    started = time.monotonic()
+    with broker() as bootstrap, start_sandbox_process(rate_limit=args.rate_limit) as sandbox:
+        code = run(bootstrap, sandbox, args)
+    print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

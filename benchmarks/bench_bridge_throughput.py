@@ -1,0 +1,370 @@
+"""Kafka bridge throughput: notify events to accepted results a second, at two latencies.
+
+One sandbox in its own process (rate limit off) and the development Kafka broker
+(``scripts/kafka.sh``; started for the run only if it is not running). Each round gets
+fresh topics (notify: 4 partitions) and a fresh consumer group; 2,000 notify events,
+each with a unique eventId and its own Kafka key, are produced first. Then the bridge
+runs as ``chatmaid-bridge consume`` in a subprocess with its default ``--concurrency``
+and its client rate limiter off. The figure is events/s from the consumer's partition
+assignment (its ``assigned`` log line) to the broker's append time of the last
+``message.accepted`` record (the results topic uses ``LogAppendTime``), so process
+start, imports and the group join are not counted; everything after is.
+
+1. ``--latency 0.1`` (the sandbox adds 100 ms to every ``POST /v1/messages/send``):
+   versus the naive bridge a user would write, in this process: a kafka-python loop
+   that polls one record at a time, sends it with a blocking ``httpx.Client.post`` and
+   ``commit()``s after each, over the same kind of topic. It is latency-bound and steady,
+   so it runs on ``--naive-events`` (150) events; it publishes no result records, which
+   makes the comparison conservative. Bar: at least 10 times the naive bridge.
+2. ``--latency 0`` (near the machine's limit): versus the highest rate a raw
+   ``httpx.AsyncClient`` (this process, as many tasks and connections as the bridge's
+   concurrency) reaches posting the same sends to the same sandbox without Kafka: a
+   ``--raw-duration`` window after a warm-up, best of the rounds. Bar: at least 0.7.
+
+Rounds alternate A-B-B-A. Correctness, checked at the end (exit 1 if any fails): every
+event has exactly one ``message.accepted`` record and no dead letter; the sandbox holds
+exactly one message per event (by content marker) for the bridge and for the naive
+loop, and exactly as many raw sends as were acknowledged; the bridge exits 0 on SIGTERM.
+Takes about 2 minutes.
+
+    .venv/bin/python benchmarks/bench_bridge_throughput.py [--latency 0.1 0] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+from _kafka_bench import (
+    BenchError,
+    BridgeProcess,
+    TopicReader,
+    broker,
+    duplicates_and_missing,
+    fresh_topics,
+    notify_event,
+    produce_events,
+    run_id,
+    values,
+)
+from kafka.consumer import KafkaConsumer
+
+from chatmaid.sandbox import SEED, SandboxHandle, start_sandbox_process
+from chatmaid_kafka.settings import BridgeSettings
+
+from _report import alternate, emit, fail
+
+NAIVE_TARGET = 10.0
+RAW_TARGET = 0.7
+CONCURRENCY = int(BridgeSettings.model_fields["concurrency"].default)
+LOG_APPEND_TIME_TYPE = 1  # kafka-python's record.timestamp_type for LogAppendTime
+
+
+@dataclass
+class Checks:
+    """What the sandbox must hold at the end, and the problems found so far."""
+
+    problems: list[str] = field(default_factory=list)
+    runs: dict[str, int] = field(default_factory=dict)  # content-marker run -> events
+    raw_runs: dict[str, int] = field(default_factory=dict)  # raw run -> acknowledged
+
+
+# -- the bridge -------------------------------------------------------------------------
+
+
+def bridge_round(
+    bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace, checks: Checks
+) -> tuple[float, dict[str, Any]]:
+    """Events/s of one bridge run over ``args.events`` fresh events, and its details."""
+    run = run_id()
+    events = [notify_event(run, i) for i in range(args.events)]
+    expected = [e["eventId"] for e in events]
+    checks.runs[run] = args.events
+    with fresh_topics(bootstrap, "throughput", args.partitions) as topics:
+        produce_events(bootstrap, topics.notify, events)
+        flags = [*topics.flags("consume"), "--requests-per-minute", "0"]
+        bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
+        with bridge, TopicReader(bootstrap, topics.results) as results:
+            bridge.start()
+            complete = results.wait_for(lambda r: len(r) >= args.events, args.timeout)
+            records = results.settle(1.0)
+            retries = bridge.metric("chatmaid_bridge_api_retries_total")
+            code = bridge.terminate()
+            assigned = bridge.logged_at("assigned")
+            if code != 0:
+                checks.problems.append(f"bridge {run} exited {code} on SIGTERM")
+        with TopicReader(bootstrap, topics.dlq) as dlq:
+            letters = dlq.settle(0.5)
+    accepted = [v for v in values(records) if v["type"] == "message.accepted"]
+    duplicated, missing = duplicates_and_missing([a["eventId"] for a in accepted], expected)
+    others = len(records) - len(accepted)
+    if not complete or duplicated or missing or others or letters:
+        checks.problems.append(
+            f"bridge {run}: {len(accepted)} accepted records for {args.events} events "
+            f"({missing} missing, {duplicated} duplicated, {others} of other types), "
+            f"{len(letters)} dead letters"
+        )
+    if assigned is None or not records:
+        raise BenchError(f"bridge {run}: no assignment logged or no record read")
+    if any(r.timestamp_type != LOG_APPEND_TIME_TYPE for r in records):
+        raise BenchError("the results topic does not stamp LogAppendTime")
+    finished = max(r.timestamp for r in records) / 1000
+    rate = len(accepted) / (finished - assigned)
+    return rate, {"seconds": round(finished - assigned, 2), "api_retries": retries}
+
+
+# -- the naive bridge -------------------------------------------------------------------
+
+
+def naive_round(
+    bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace, checks: Checks
+) -> float:
+    """Events/s of a poll-one, send, commit-each loop over ``args.naive_events`` events."""
+    run = run_id()
+    events = [notify_event(run, i) for i in range(args.naive_events)]
+    checks.runs[run] = args.naive_events
+    with fresh_topics(bootstrap, "naive", args.partitions) as topics:
+        produce_events(bootstrap, topics.notify, events)
+        consumer = KafkaConsumer(
+            topics.notify,
+            bootstrap_servers=bootstrap,
+            group_id=topics.group,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=1,
+        )
+        client = httpx.Client(
+            base_url=sandbox.url,
+            headers={"Authorization": f"Bearer {sandbox.test_key}"},
+            timeout=10,
+        )
+        sent, started = 0, 0.0
+        deadline = time.monotonic() + args.timeout
+        try:
+            while sent < args.naive_events and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=500, max_records=1).values():
+                    for record in batch:
+                        if not sent:
+                            started = time.time()
+                        event = json.loads(record.value)
+                        body = {
+                            "fromPhoneId": SEED.phone_id,
+                            "to": event["to"],
+                            "content": event["content"],
+                        }
+                        client.post("/v1/messages/send", json=body).raise_for_status()
+                        consumer.commit()
+                        sent += 1
+            finished = time.time()
+        finally:
+            client.close()
+            consumer.close(autocommit=False)
+    if sent < args.naive_events:
+        checks.problems.append(f"naive {run}: sent {sent} of {args.naive_events} events")
+    return sent / (finished - started) if sent > 1 else 0.0
+
+
+# -- the raw concurrent client ----------------------------------------------------------
+
+
+def raw_round(
+    sandbox: SandboxHandle, args: argparse.Namespace, checks: Checks, pools: int
+) -> float:
+    """Sends/s of ``CONCURRENCY`` tasks posting through ``pools`` ``httpx.AsyncClient``s
+    that share the connections evenly (no Kafka)."""
+    run = run_id()
+    per_pool = CONCURRENCY // pools
+
+    async def measure() -> tuple[float, int]:
+        limits = httpx.Limits(max_connections=per_pool, max_keepalive_connections=per_pool)
+        clients = [
+            httpx.AsyncClient(
+                base_url=sandbox.url,
+                headers={"Authorization": f"Bearer {sandbox.test_key}"},
+                limits=limits,
+                timeout=10,
+            )
+            for _ in range(pools)
+        ]
+        acked = 0
+        stop_at = time.monotonic() + args.raw_warmup + args.raw_duration
+
+        async def loop(task: int) -> None:
+            nonlocal acked
+            client, n = clients[task % pools], 0
+            while time.monotonic() < stop_at:
+                body = {
+                    "fromPhoneId": SEED.phone_id,
+                    "to": f"+1555{7_012_345 + n % 1000:07d}",
+                    "content": f"raw {run}",
+                    "idempotencyKey": f"raw-{run}-{task}-{n}",
+                }
+                response = await client.post("/v1/messages/send", json=body)
+                response.raise_for_status()
+                response.json()
+                acked += 1
+                n += 1
+
+        tasks = [asyncio.create_task(loop(t)) for t in range(pools * per_pool)]
+        await asyncio.sleep(args.raw_warmup)
+        first, opened = acked, time.monotonic()
+        await asyncio.sleep(args.raw_duration)
+        last, closed = acked, time.monotonic()
+        await asyncio.gather(*tasks)
+        for client in clients:
+            await client.aclose()
+        return (last - first) / (closed - opened), acked
+
+    rate, acked = asyncio.run(measure())
+    checks.raw_runs[run] = acked
+    return rate
+
+
+# -- the sandbox's view -----------------------------------------------------------------
+
+
+def check_sandbox(sandbox: SandboxHandle, checks: Checks) -> None:
+    """Exactly one message per event of every run; raw runs: as many as acknowledged."""
+    per_content: Counter[str] = Counter()
+    for message in sandbox.admin.messages():
+        per_content[message.get("content") or ""] += 1
+    for run, count in checks.runs.items():
+        markers = [f"bench {run} {i}" for i in range(count)]
+        duplicated, missing = duplicates_and_missing(
+            (c for c in per_content.elements() if c.startswith(f"bench {run} ")), markers
+        )
+        extra = sum(n for c, n in per_content.items() if c.startswith(f"bench {run} ")) - count
+        if duplicated or missing:
+            checks.problems.append(
+                f"sandbox, run {run}: {missing} events never sent, {duplicated} sent more "
+                f"than once ({extra:+d} messages)"
+            )
+    for run, acked in checks.raw_runs.items():
+        held = per_content[f"raw {run}"]
+        if held != acked:
+            checks.problems.append(f"raw run {run}: {acked} sends acknowledged, {held} held")
+
+
+# -- main -------------------------------------------------------------------------------
+
+
+def phase(
+    latency: float,
+    bootstrap: str,
+    sandbox: SandboxHandle,
+    args: argparse.Namespace,
+    checks: Checks,
+) -> None:
+    fault = None
+    if latency > 0:
+        fault = sandbox.admin.inject_latency(latency, method="POST", path="/v1/messages/send")
+    raw = {f"raw_{p}x{CONCURRENCY // p}": p for p in args.raw_pools}
+    variants = ["bridge", "naive"] if latency > 0 else ["bridge", *raw]
+    details: list[dict[str, Any]] = []
+
+    def run(name: str) -> float:
+        if name == "bridge":
+            rate, detail = bridge_round(bootstrap, sandbox, args, checks)
+            details.append(detail)
+        elif name == "naive":
+            rate = naive_round(bootstrap, sandbox, args, checks)
+        else:
+            rate = raw_round(sandbox, args, checks, raw[name])
+        print(f"    {name}: {rate:,.1f} events/s", flush=True)
+        return rate
+
+    try:
+        rates = alternate(args.rounds, variants, run)
+    finally:
+        if fault is not None:
+            sandbox.admin.remove_fault(fault["id"])
+
+    params: dict[str, Any] = {
+        "events": args.events,
+        "partitions": args.partitions,
+        "keys": "one per event",
+        "latency_s": latency,
+        "bridge_concurrency": CONCURRENCY,
+        "bridge_rate_limiter": "off",
+        "rounds": args.rounds,
+        "bridge_rounds": [round(r, 1) for r in rates["bridge"]],
+        "bridge_seconds": [d["seconds"] for d in details],
+        "bridge_api_retries": [d["api_retries"] for d in details],
+        "figure": "events from assignment to the last message.accepted appended (mean)",
+        "sandbox": "own process, rate limit off",
+    }
+    figure = statistics.mean(rates["bridge"])
+    if latency > 0:
+        emit(
+            f"bridge_throughput_latency_{round(latency * 1000)}ms",
+            figure=figure,
+            baseline=statistics.mean(rates["naive"]),
+            unit="events/s",
+            target=NAIVE_TARGET,
+            params={
+                **params,
+                "baseline": "naive kafka-python loop: poll 1, httpx.Client.post, commit each "
+                "(mean); publishes no result records",
+                "naive_events": args.naive_events,
+                "naive_rounds": [round(r, 2) for r in rates["naive"]],
+            },
+        )
+    else:
+        emit(
+            "bridge_throughput_near_limit",
+            figure=figure,
+            baseline=max(max(rates[name]) for name in raw),
+            unit="events/s",
+            target=RAW_TARGET,
+            params={
+                **params,
+                "baseline": f"raw httpx.AsyncClient, {CONCURRENCY} tasks and connections, no "
+                f"Kafka: best round of any pool split (pools x connections), "
+                f"{args.raw_duration:g} s after {args.raw_warmup:g} s warm-up",
+                **{f"{name}_rounds": [round(r, 1) for r in rates[name]] for name in raw},
+            },
+        )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--latency", type=float, nargs="+", default=[0.1, 0.0], help="added send latencies (s)"
+    )
+    parser.add_argument("--events", type=int, default=2000, help="notify events per bridge run")
+    parser.add_argument("--naive-events", type=int, default=150, help="events per naive run")
+    parser.add_argument("--partitions", type=int, default=4, help="notify topic partitions")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per variant (A-B-B-A)")
+    parser.add_argument("--raw-duration", type=float, default=3.0, help="raw client window (s)")
+    parser.add_argument("--raw-warmup", type=float, default=0.5, help="raw client warm-up (s)")
+    parser.add_argument(
+        "--raw-pools",
+        type=int,
+        nargs="+",
+        default=[1, 8],
+        help="raw baseline variants: the concurrency split over this many httpx clients",
+    )
+    parser.add_argument("--timeout", type=float, default=120.0, help="give up a run after (s)")
+    args = parser.parse_args()
+
+    checks = Checks()
+    started = time.monotonic()
+    with broker() as bootstrap, start_sandbox_process(rate_limit=0) as sandbox:
+        for latency in args.latency:
+            print(f"latency {latency:g} s:", flush=True)
+            phase(latency, bootstrap, sandbox, args, checks)
+        check_sandbox(sandbox, checks)
+    print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
+    return fail(checks.problems)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
