@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Run a real single-node Apache Kafka 4.x broker (KRaft, broker+controller in one
 # JVM) on 127.0.0.1 for development and CI. The official broker jars come from
-# Maven Central via scripts/kafka/pom.xml; no Kafka tarball or Docker needed.
+# Maven Central via scripts/kafka-broker/pom.xml; no Kafka tarball or Docker needed.
 #
 # Usage: scripts/kafka.sh up|down|status|logs
 #
@@ -27,7 +27,7 @@ set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
-POM="$SCRIPT_DIR/kafka/pom.xml"
+POM="$SCRIPT_DIR/kafka-broker/pom.xml"
 
 KAFKA_HOME_DIR="${KAFKA_HOME_DIR:-$REPO_ROOT/.kafka}"
 KAFKA_PORT="${KAFKA_PORT:-9092}"

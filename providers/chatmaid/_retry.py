@@ -85,7 +85,9 @@ def send_with_retries(
             raise error
         if policy.deadline is not None and clock() - started + delay > policy.deadline:
             raise error
-        logger.warning(
+        # A 429 is flow control (INFO); anything else is a fault worth a WARNING.
+        logger.log(
+            logging.INFO if isinstance(error, RateLimitedError) else logging.WARNING,
             "chatmaid %s %s: attempt %d failed (%s); retrying in %.2fs",
             request.method,
             path,
