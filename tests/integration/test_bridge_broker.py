@@ -29,7 +29,6 @@ from tests.integration.kafka_helpers import (
     wait_until,
 )
 
-pytest_plugins = ["tests.integration.kafka_helpers"]  # private_broker and bridges fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 

@@ -20,7 +20,6 @@ from tests.integration.kafka_helpers import (
     wait_until,
 )
 
-pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
 COUNT = 1000

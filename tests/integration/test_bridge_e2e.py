@@ -27,7 +27,6 @@ from tests.integration.kafka_helpers import (
     wait_until,
 )
 
-pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 FAILING_RECIPIENT = "+15558880000"  # the sandbox fails numbers ending in 0000

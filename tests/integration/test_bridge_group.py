@@ -18,7 +18,6 @@ from tests.integration.kafka_helpers import (
     wait_until,
 )
 
-pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
 
 COUNT = 600

@@ -18,7 +18,6 @@ from tests.integration.kafka_helpers import (
     Topics,
 )
 
-pytest_plugins = ["tests.integration.kafka_helpers"]  # the topics and bridges fixtures
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 
