@@ -29,6 +29,8 @@ import time
 from datetime import datetime
 from typing import Any
 
+from chatmaid.sandbox import SandboxHandle, start_sandbox_process
+
 from _kafka_bench import (
     BenchError,
     BridgeProcess,
@@ -41,9 +43,6 @@ from _kafka_bench import (
     run_id,
     values,
 )
-
-from chatmaid.sandbox import SandboxHandle, start_sandbox_process
-
 from _report import emit, fail
 
 TARGET = 0.95

@@ -47,6 +47,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+from kafka.consumer import KafkaConsumer
+
+from chatmaid.sandbox import SEED, SandboxHandle, start_sandbox_process
+from chatmaid_kafka.settings import BridgeSettings
+
 from _kafka_bench import (
     BenchError,
     BridgeProcess,
@@ -59,11 +64,6 @@ from _kafka_bench import (
     run_id,
     values,
 )
-from kafka.consumer import KafkaConsumer
-
-from chatmaid.sandbox import SEED, SandboxHandle, start_sandbox_process
-from chatmaid_kafka.settings import BridgeSettings
-
 from _report import alternate, emit, fail
 
 NAIVE_TARGET = 10.0

@@ -48,6 +48,9 @@ from datetime import datetime, timezone
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from chatmaid.webhooks import sign
+from chatmaid_kafka.records import Correlation
+
 from _kafka_bench import (
     WEBHOOK_SECRET,
     BenchError,
@@ -59,10 +62,6 @@ from _kafka_bench import (
     produce,
     values,
 )
-
-from chatmaid.webhooks import sign
-from chatmaid_kafka.records import Correlation
-
 from _report import emit, fail
 
 CAPACITY_TARGET = 0.3
