@@ -48,8 +48,8 @@ def table(results: list[dict[str, Any]]) -> str:
         bar = result.get("target_ratio")
         direction = "<=" if result.get("higher_is_better") is False else ">="
         rows.append(
-            f"| {result['name']} | {result['figure']:,} {result['unit']} | "
-            f"{result['baseline']:,} | {result['ratio']} | {direction} {bar} | "
+            f"| {result['name']} | {result['figure']:,.1f} {result['unit']} | "
+            f"{result['baseline']:,.1f} | {result['ratio']:.2f} | {direction} {bar} | "
             f"{'yes' if result.get('met') else 'NO'} |"
         )
     return "\n".join(rows)
