@@ -34,15 +34,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Awaitable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -51,6 +48,7 @@ from urllib.parse import urlsplit
 from chatmaid.webhooks import sign
 from chatmaid_kafka.records import Correlation
 
+from _baseline import fixed_endpoint
 from _kafka_bench import (
     WEBHOOK_SECRET,
     BenchError,
@@ -71,39 +69,6 @@ PROBES_PER_PARTITION = 5
 PATH = "/webhooks/chatmaid"
 FIXED_BODY = b'{"ok":true,"duplicate":false}'
 T = TypeVar("T")
-
-
-# -- the baseline server (run in a subprocess by this same script) ----------------------
-
-
-def serve_baseline() -> None:
-    """A bare endpoint on the sandbox's server stack; prints its URL, then serves."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    from chatmaid.sandbox.server import bind, make_server, url_of
-
-    async def webhook(request: Request) -> Response:
-        return Response(FIXED_BODY, status_code=200, media_type="application/json")
-
-    app = Starlette(routes=[Route(PATH, webhook, methods=["POST"])])
-    sock = bind("127.0.0.1", 0)
-    print(json.dumps({"url": url_of(sock)}), flush=True)
-    make_server(app).run(sockets=[sock])
-
-
-@contextmanager
-def baseline_process() -> Iterator[str]:
-    command = [sys.executable, os.path.abspath(__file__), "--serve-baseline"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
-    try:
-        assert process.stdout is not None
-        yield json.loads(process.stdout.readline())["url"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # -- webhooks ---------------------------------------------------------------------------
@@ -334,7 +299,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
         fill_correlations(topics, run, args.pool)
         filled = time.monotonic() - filled
         receiver = BridgeProcess("receive", topics.flags("receive"), webhook_secret=WEBHOOK_SECRET)
-        with receiver, baseline_process() as bare_url:
+        with receiver, fixed_endpoint(PATH, 200, FIXED_BODY) as bare_url:
             receiver.start()
             caught_up = wait_for_index(receiver.url, run, args.partitions)
             urls = {"receiver": receiver.url, "bare": bare_url}
@@ -453,11 +418,7 @@ def main() -> int:
     parser.add_argument("--latency-duration", type=float, default=5.0, help="paced seconds")
     parser.add_argument("--partitions", type=int, default=4, help="topic partitions")
     parser.add_argument("--pool", type=int, default=50_000, help="correlated messageIds")
-    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_baseline:
-        serve_baseline()
-        return 0
     started = time.monotonic()
     with broker() as bootstrap:
         code = measure(args, bootstrap)

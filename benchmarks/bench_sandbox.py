@@ -20,19 +20,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from urllib.parse import urlsplit
 
 from chatmaid.sandbox import SEED, start_sandbox_process
 
+from _baseline import fixed_endpoint
 from _report import emit, fail
 
 TARGET_RATE = 1000.0
@@ -40,39 +38,6 @@ TARGET_RATIO = 0.3
 FIXED_BODY = json.dumps(
     {"success": True, "data": {"id": "msg_abc123def456", "status": "sent"}}
 ).encode()
-
-
-# -- the baseline server (run in a subprocess by this same script) ----------------------
-
-
-def serve_baseline() -> None:
-    """A trivial endpoint on the sandbox's server stack; prints its URL, then serves."""
-    from starlette.applications import Starlette
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
-    from chatmaid.sandbox.server import bind, make_server, url_of
-
-    async def send(request: Request) -> Response:
-        return Response(FIXED_BODY, status_code=201, media_type="application/json")
-
-    app = Starlette(routes=[Route("/v1/messages/send", send, methods=["POST"])])
-    sock = bind("127.0.0.1", 0)
-    print(json.dumps({"url": url_of(sock)}), flush=True)
-    make_server(app).run(sockets=[sock])
-
-
-@contextmanager
-def baseline_process() -> Iterator[str]:
-    command = [sys.executable, os.path.abspath(__file__), "--serve-baseline"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
-    try:
-        assert process.stdout is not None
-        yield json.loads(process.stdout.readline())["url"]
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 # -- the load generator -----------------------------------------------------------------
@@ -167,17 +132,16 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=1.0, help="unmeasured seconds first")
     parser.add_argument("--concurrency", type=int, default=32, help="keep-alive connections")
     parser.add_argument("--rounds", type=int, default=2, help="measurements per server (A-B-B-A)")
-    parser.add_argument("--serve-baseline", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.serve_baseline:
-        serve_baseline()
-        return 0
 
     # Rounds in A-B-B-A order, both servers up throughout, so drift on a busy machine
     # (other processes, a growing sandbox heap) weighs on both alike.
     rates: dict[str, list[float]] = {"sandbox": [], "baseline": []}
     statuses: dict[str, Counter[int]] = {"sandbox": Counter(), "baseline": Counter()}
-    with start_sandbox_process(rate_limit=0) as sandbox, baseline_process() as baseline_url:
+    with (
+        start_sandbox_process(rate_limit=0) as sandbox,
+        fixed_endpoint("/v1/messages/send", 201, FIXED_BODY) as baseline_url,
+    ):
         urls = {"sandbox": sandbox.url, "baseline": baseline_url}
         for round_ in range(args.rounds):
             order = ("sandbox", "baseline") if round_ % 2 == 0 else ("baseline", "sandbox")
