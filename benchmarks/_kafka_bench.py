@@ -3,7 +3,7 @@
 The broker is the development one (``scripts/kafka.sh``, 127.0.0.1:9092): ``broker()``
 starts it only if it is not running, and then stops it again at the end; a broker
 someone else started is left alone. Every run uses topics and a consumer group of its
-own (``BenchTopics``), deleted afterwards. A bridge runs as ``python -m
+own (``TopicSet``), deleted afterwards. A bridge runs as ``python -m
 chatmaid_kafka.cli <command>`` in a subprocess (``BridgeProcess``) with JSON logs in a
 temporary file, which give the moment the consumer got its partitions.
 """
@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,17 +20,16 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
 
+from chatmaid_kafka.testing import TopicSet, free_port, listening
 from chatmaid_kafka.topics import CORRELATION_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
@@ -82,115 +80,15 @@ def broker() -> Iterator[str]:
             _kafka_script("down")
 
 
-def listening(address: str) -> bool:
-    """True if something accepts TCP connections at ``host:port``."""
-    host, _, port = address.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 # -- topics and records -----------------------------------------------------------------
 
 
-@dataclass
-class BenchTopics:
-    """One run's topics and consumer group (names unique to the run)."""
-
-    bootstrap: str
-    label: str
-    partitions: int = 4
-    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-
-    def name(self, kind: str) -> str:
-        return f"bench-{self.label}-{kind}-{self.suffix}"
-
-    @property
-    def notify(self) -> str:
-        return self.name("notify")
-
-    @property
-    def results(self) -> str:
-        return self.name("results")
-
-    @property
-    def dlq(self) -> str:
-        return self.name("dlq")
-
-    @property
-    def correlation(self) -> str:
-        return self.name("correlation")
-
-    @property
-    def group(self) -> str:
-        return self.name("group")
-
-    def all(self) -> list[str]:
-        return [self.notify, self.results, self.dlq, self.correlation]
-
-    def flags(self, command: str) -> list[str]:
-        """The bridge flags naming these topics (and the group, when ``command`` consumes)."""
-        group = [] if command == "receive" else ["--group-id", self.group]
-        return [
-            *group,
-            "--bootstrap-servers",
-            self.bootstrap,
-            "--notify-topic",
-            self.notify,
-            "--results-topic",
-            self.results,
-            "--dlq-topic",
-            self.dlq,
-            "--correlation-topic",
-            self.correlation,
-            "--topic-partitions",
-            str(self.partitions),
-        ]
-
-    def create(self) -> None:
-        """Create the topics; the results topic stamps records with their append time."""
-        configs = {self.results: LOG_APPEND_TIME, self.correlation: CORRELATION_CONFIG}
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            admin.create_topics(
-                {
-                    name: {
-                        "num_partitions": self.partitions,
-                        "replication_factor": 1,
-                        "configs": configs.get(name, {}),
-                    }
-                    for name in self.all()
-                },
-                wait_for_metadata=True,
-            )
-        finally:
-            admin.close()
-
-    def delete(self) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            existing = set(admin.list_topics())
-            doomed = [name for name in self.all() if name in existing]
-            if doomed:
-                admin.delete_topics(doomed)
-        finally:
-            admin.close()
-
-
 @contextmanager
-def fresh_topics(bootstrap: str, label: str, partitions: int = 4) -> Iterator[BenchTopics]:
-    """Topics created for one run and deleted after it."""
-    topics = BenchTopics(bootstrap, label, partitions)
-    topics.create()
+def fresh_topics(bootstrap: str, label: str, partitions: int = 4) -> Iterator[TopicSet]:
+    """Topics created for one run and deleted after it; the results topic stamps records
+    with their append time."""
+    topics = TopicSet(bootstrap, prefix=f"bench-{label}", partitions=partitions)
+    topics.create({topics.results: LOG_APPEND_TIME, topics.correlation: CORRELATION_CONFIG})
     try:
         yield topics
     finally:

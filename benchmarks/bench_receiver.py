@@ -47,12 +47,12 @@ from urllib.parse import urlsplit
 
 from chatmaid.webhooks import sign
 from chatmaid_kafka.records import Correlation
+from chatmaid_kafka.testing import TopicSet
 
 from _baseline import fixed_endpoint
 from _kafka_bench import (
     WEBHOOK_SECRET,
     BenchError,
-    BenchTopics,
     BridgeProcess,
     TopicReader,
     broker,
@@ -125,7 +125,7 @@ def webhook_request(host: str, port: int, message: str) -> bytes:
     return head.encode() + body
 
 
-def fill_correlations(topics: BenchTopics, run: str, pool: int) -> None:
+def fill_correlations(topics: TopicSet, run: str, pool: int) -> None:
     """``pool`` correlation records, round-robin over the partitions, then the probes
     last in each partition."""
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import socket
 import time
 import uuid
 from typing import Any
@@ -28,6 +27,7 @@ from chatmaid.sandbox import Admin, run_sandbox
 from chatmaid_kafka.records import error_headers
 from chatmaid_kafka.service import Bridge
 from chatmaid_kafka.settings import BridgeSettings
+from chatmaid_kafka.testing import listening
 
 WEBHOOK_SECRET = "whsec_kafka_demo"  # noqa: S105 - the demo's own throwaway secret
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
@@ -53,7 +53,7 @@ def sample_events(run: str) -> list[tuple[bytes, dict[str, Any] | str]]:
 
 def run_kafka_demo(sandbox_url: str, api_key: str, bootstrap: str = BOOTSTRAP) -> None:
     """Run the bridge on the sandbox at ``sandbox_url`` and show what went through Kafka."""
-    if not _listening(bootstrap):
+    if not listening(bootstrap):
         print(f"Kafka bridge: skipped, no broker at {bootstrap} (start one: make kafka-up)")
         return
     run = uuid.uuid4().hex[:8]
@@ -170,15 +170,6 @@ def _delete(bootstrap: str, topics: list[str]) -> None:
         admin.delete_topics([t for t in topics if t in set(admin.list_topics())])
     finally:
         admin.close()
-
-
-def _listening(bootstrap: str) -> bool:
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
 
 
 if __name__ == "__main__":

@@ -12,22 +12,20 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from kafka.admin import KafkaAdminClient
 from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
 from kafka.structs import TopicPartition
+
+from chatmaid_kafka.testing import TopicSet, free_port, listening
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
@@ -37,21 +35,7 @@ WEBHOOK_SECRET = "whsec_bridge_integration"
 Record = Any  # kafka-python's ConsumerRecord (untyped)
 
 
-def listening(bootstrap: str) -> bool:
-    """True if something accepts TCP connections at the first bootstrap server."""
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=2):
-            return True
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+Topics = TopicSet  # one test's topics and consumer group
 
 
 def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -61,81 +45,6 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:g}s waiting for {what}")
         time.sleep(0.1)
-
-
-@dataclass
-class Topics:
-    """One test's topics and consumer group, on one broker."""
-
-    bootstrap: str
-    partitions: int = 4
-    suffix: str = field(default_factory=lambda: uuid.uuid4().hex[:10])
-
-    @property
-    def notify(self) -> str:
-        return f"it-notify-{self.suffix}"
-
-    @property
-    def results(self) -> str:
-        return f"it-results-{self.suffix}"
-
-    @property
-    def dlq(self) -> str:
-        return f"it-dlq-{self.suffix}"
-
-    @property
-    def correlation(self) -> str:
-        return f"it-correlation-{self.suffix}"
-
-    @property
-    def group(self) -> str:
-        return f"it-group-{self.suffix}"
-
-    def all(self) -> list[str]:
-        return [self.notify, self.results, self.dlq, self.correlation]
-
-    def flags(self, command: str = "run") -> list[str]:
-        """The bridge flags naming these topics (and the group, when ``command`` consumes)."""
-        group = [] if command == "receive" else ["--group-id", self.group]
-        return [
-            *group,
-            "--bootstrap-servers",
-            self.bootstrap,
-            "--notify-topic",
-            self.notify,
-            "--results-topic",
-            self.results,
-            "--dlq-topic",
-            self.dlq,
-            "--correlation-topic",
-            self.correlation,
-            "--topic-partitions",
-            str(self.partitions),
-        ]
-
-    def create(self) -> None:
-        """Create every topic (the bridge would, but producers may come first)."""
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            admin.create_topics(
-                {
-                    name: {"num_partitions": self.partitions, "replication_factor": 1}
-                    for name in self.all()
-                },
-                wait_for_metadata=True,
-            )
-        finally:
-            admin.close()
-
-    def delete(self) -> None:
-        admin = KafkaAdminClient(bootstrap_servers=self.bootstrap)
-        try:
-            existing = set(admin.list_topics())
-            doomed = [name for name in self.all() if name in existing]
-            if doomed:
-                admin.delete_topics(doomed)
-        finally:
-            admin.close()
 
 
 @pytest.fixture
