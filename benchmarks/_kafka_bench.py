@@ -25,11 +25,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
-from kafka.structs import TopicPartition
 
-from chatmaid_kafka.testing import TopicSet, free_port, listening
+from chatmaid_kafka.testing import Record, TopicReader, TopicSet, free_port, listening
 from chatmaid_kafka.topics import CORRELATION_CONFIG
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,8 +35,6 @@ BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 WEBHOOK_SECRET = "whsec_bridge_benchmark"
 #: Topic config that stamps each record with the broker's clock when it is appended.
 LOG_APPEND_TIME = {"message.timestamp.type": "LogAppendTime"}
-
-Record = Any  # kafka-python's ConsumerRecord (untyped)
 
 
 class BenchError(RuntimeError):
@@ -134,51 +130,13 @@ def produce_events(bootstrap: str, topic: str, events: Sequence[dict[str, Any]])
     produce(bootstrap, topic, ((e["eventId"].encode(), json.dumps(e).encode()) for e in events))
 
 
-class TopicReader:
-    """Reads a whole topic from the beginning, accumulating ``records``."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.records: list[Record] = []
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap,
-            enable_auto_commit=False,
-            fetch_max_wait_ms=50,
-            max_partition_fetch_bytes=4 * 1024 * 1024,
-        )
-        partitions = self._consumer.partitions_for_topic(topic) or set()
-        self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        self._consumer.seek_to_beginning()
-
-    def poll(self, timeout: float = 0.2) -> list[Record]:
-        """Read what arrived; return everything read so far."""
-        for batch in self._consumer.poll(timeout_ms=int(timeout * 1000)).values():
-            self.records.extend(batch)
-        return self.records
-
-    def wait_for(self, predicate: Callable[[list[Record]], bool], timeout: float) -> bool:
-        """Read until ``predicate(records)`` holds (True) or ``timeout`` passes (False)."""
-        deadline = time.monotonic() + timeout
-        while not predicate(self.poll()):
-            if time.monotonic() > deadline:
-                return False
-        return True
-
-    def settle(self, quiet: float = 1.0) -> list[Record]:
-        """Read until nothing new arrives for ``quiet`` seconds."""
-        while True:
-            before = len(self.records)
-            self.poll(quiet)
-            if len(self.records) == before:
-                return self.records
-
-    def close(self) -> None:
-        self._consumer.close()
-
-    def __enter__(self) -> TopicReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+def reached(reader: TopicReader, predicate: Callable[[list[Record]], bool], timeout: float) -> bool:
+    """Whether ``reader`` sees ``predicate`` hold within ``timeout`` seconds."""
+    try:
+        reader.wait_for(predicate, timeout)
+    except TimeoutError:
+        return False
+    return True
 
 
 def values(records: Iterable[Record]) -> list[dict[str, Any]]:

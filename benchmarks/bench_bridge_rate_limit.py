@@ -30,16 +30,17 @@ from datetime import datetime
 from typing import Any
 
 from chatmaid.sandbox import SandboxHandle, start_sandbox_process
+from chatmaid_kafka.testing import TopicReader
 
 from _kafka_bench import (
     BenchError,
     BridgeProcess,
-    TopicReader,
     broker,
     duplicates_and_missing,
     fresh_topics,
     notify_event,
     produce_events,
+    reached,
     run_id,
     values,
 )
@@ -82,7 +83,7 @@ def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int
         with bridge, TopicReader(bootstrap, topics.results) as results:
             bridge.start()
             timeout = args.events / per_second + 60
-            complete = results.wait_for(lambda r: len(r) >= args.events, timeout)
+            complete = reached(results, lambda r: len(r) >= args.events, timeout)
             records = results.settle(1.0)
             limited = bridge.metric("chatmaid_bridge_api_rate_limited_total")
             retries = bridge.metric("chatmaid_bridge_api_retries_total")

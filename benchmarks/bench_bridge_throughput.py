@@ -51,16 +51,17 @@ from kafka.consumer import KafkaConsumer
 
 from chatmaid.sandbox import SEED, SandboxHandle, start_sandbox_process
 from chatmaid_kafka.settings import BridgeSettings
+from chatmaid_kafka.testing import TopicReader
 
 from _kafka_bench import (
     BenchError,
     BridgeProcess,
-    TopicReader,
     broker,
     duplicates_and_missing,
     fresh_topics,
     notify_event,
     produce_events,
+    reached,
     run_id,
     values,
 )
@@ -98,7 +99,7 @@ def bridge_round(
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
         with bridge, TopicReader(bootstrap, topics.results) as results:
             bridge.start()
-            complete = results.wait_for(lambda r: len(r) >= args.events, args.timeout)
+            complete = reached(results, lambda r: len(r) >= args.events, args.timeout)
             records = results.settle(1.0)
             retries = bridge.metric("chatmaid_bridge_api_retries_total")
             code = bridge.terminate()

@@ -47,14 +47,13 @@ from urllib.parse import urlsplit
 
 from chatmaid.webhooks import sign
 from chatmaid_kafka.records import Correlation
-from chatmaid_kafka.testing import TopicSet
+from chatmaid_kafka.testing import TopicReader, TopicSet
 
 from _baseline import fixed_endpoint
 from _kafka_bench import (
     WEBHOOK_SECRET,
     BenchError,
     BridgeProcess,
-    TopicReader,
     broker,
     fresh_topics,
     produce,

@@ -2,17 +2,24 @@
 
 ``TopicSet`` names one run's topics and consumer group (unique per run), creates and
 deletes them, and gives the ``chatmaid-bridge`` flags that point a bridge at them;
-``listening`` tells whether a broker answers at a bootstrap address.
+``TopicReader`` reads a topic from its beginning; ``listening`` tells whether a broker
+answers at a bootstrap address.
 """
 
 from __future__ import annotations
 
 import socket
+import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka.admin import KafkaAdminClient
+from kafka.consumer import KafkaConsumer
+from kafka.structs import TopicPartition
+
+Record = Any  # kafka-python's ConsumerRecord (untyped)
 
 
 def listening(bootstrap: str) -> bool:
@@ -118,3 +125,53 @@ class TopicSet:
                 admin.delete_topics(doomed)
         finally:
             admin.close()
+
+
+class TopicReader:
+    """Reads a whole topic from the beginning, accumulating ``records`` as it goes."""
+
+    def __init__(self, bootstrap: str, topic: str) -> None:
+        self.records: list[Record] = []
+        self._consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=50,
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        partitions = self._consumer.partitions_for_topic(topic) or set()
+        self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
+        self._consumer.seek_to_beginning()
+
+    def poll(self, timeout: float = 0.2) -> list[Record]:
+        """Read what arrived; return everything read so far."""
+        for batch in self._consumer.poll(timeout_ms=int(timeout * 1000)).values():
+            self.records.extend(batch)
+        return self.records
+
+    def wait_for(
+        self, predicate: Callable[[list[Record]], bool], timeout: float, what: str = "records"
+    ) -> list[Record]:
+        """Read until ``predicate(records)`` holds; ``TimeoutError`` after ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while not predicate(self.poll()):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout:g}s waiting for {what}")
+        return self.records
+
+    def settle(self, quiet: float = 1.0) -> list[Record]:
+        """Read until nothing new arrives for ``quiet`` seconds."""
+        while True:
+            before = len(self.records)
+            self.poll(quiet)
+            if len(self.records) == before:
+                return self.records
+
+    def close(self) -> None:
+        """Close the consumer."""
+        self._consumer.close()
+
+    def __enter__(self) -> TopicReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -21,18 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-from kafka.consumer import KafkaConsumer
 from kafka.producer import KafkaProducer
-from kafka.structs import TopicPartition
 
-from chatmaid_kafka.testing import TopicSet, free_port, listening
+from chatmaid_kafka.testing import Record, TopicSet, free_port, listening
 
 BOOTSTRAP = os.environ.get("KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 REPO = Path(__file__).resolve().parents[2]
 SHARED_LIBS = REPO / ".kafka" / "libs"
 WEBHOOK_SECRET = "whsec_bridge_integration"
-
-Record = Any  # kafka-python's ConsumerRecord (untyped)
 
 
 Topics = TopicSet  # one test's topics and consumer group
@@ -104,49 +100,6 @@ def produce_events(
         topic,
         ((f"key-{i % keys}".encode(), json.dumps(e).encode()) for i, e in enumerate(events)),
     )
-
-
-class TopicReader:
-    """Reads a whole topic from the beginning, accumulating ``records`` as it goes."""
-
-    def __init__(self, bootstrap: str, topic: str) -> None:
-        self.records: list[Record] = []
-        self._consumer = KafkaConsumer(
-            bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
-        )
-        partitions = self._consumer.partitions_for_topic(topic) or set()
-        self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])
-        self._consumer.seek_to_beginning()
-
-    def poll(self, timeout: float = 0.5) -> list[Record]:
-        """Read what arrived; return everything read so far."""
-        for batch in self._consumer.poll(timeout_ms=int(timeout * 1000)).values():
-            self.records.extend(batch)
-        return self.records
-
-    def wait_for(
-        self, predicate: Callable[[list[Record]], bool], timeout: float, what: str
-    ) -> list[Record]:
-        """Read until ``predicate(records)`` holds."""
-        wait_until(lambda: predicate(self.poll()), timeout, what)
-        return self.records
-
-    def settle(self, quiet: float = 1.5) -> list[Record]:
-        """Read until nothing new arrives for ``quiet`` seconds."""
-        while True:
-            before = len(self.records)
-            self.poll(quiet)
-            if len(self.records) == before:
-                return self.records
-
-    def close(self) -> None:
-        self._consumer.close()
-
-    def __enter__(self) -> TopicReader:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def results_by_event(records: Iterable[Record]) -> dict[str, dict[str, list[dict[str, Any]]]]:

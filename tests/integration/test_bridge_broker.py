@@ -17,11 +17,11 @@ import pytest
 from kafka.consumer import KafkaConsumer
 from kafka.structs import TopicPartition
 
+from chatmaid_kafka.testing import TopicReader
 from tests.integration.kafka_helpers import (
     WEBHOOK_SECRET,
     BridgeProcess,
     PrivateBroker,
-    TopicReader,
     Topics,
     bridge_messages,
     notify_event,

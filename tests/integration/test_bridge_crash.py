@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from chatmaid_kafka.testing import TopicReader
 from tests.integration.kafka_helpers import (
     WEBHOOK_SECRET,
     BridgeProcess,
-    TopicReader,
     Topics,
     bridge_messages,
     notify_event,

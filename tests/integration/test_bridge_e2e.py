@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from chatmaid_kafka.records import error_headers
+from chatmaid_kafka.testing import TopicReader
 from tests.integration.kafka_helpers import (
     WEBHOOK_SECRET,
     BridgeProcess,
-    TopicReader,
     Topics,
     bridge_messages,
     notify_event,

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from chatmaid_kafka.testing import TopicReader
 from tests.integration.kafka_helpers import (
     BridgeProcess,
-    TopicReader,
     Topics,
     bridge_messages,
     notify_event,

@@ -11,10 +11,10 @@ import httpx
 import pytest
 
 from chatmaid.webhooks import sign
+from chatmaid_kafka.testing import TopicReader
 from tests.integration.kafka_helpers import (
     WEBHOOK_SECRET,
     BridgeProcess,
-    TopicReader,
     Topics,
 )
 
