@@ -289,7 +289,7 @@ def send_live(url: str, count: int, first_number: int) -> list[str]:
     with ChatmaidClient(SEED.live_key, base_url=url, requests_per_minute=None) as client:
         return [
             client.send_message(
-                from_phone_id=SEED.phone_id,
+                from_phone=SEED.phone_id,
                 to=f"+1555765{first_number + n:04d}",
                 content="benchmark: waited on",
             ).id

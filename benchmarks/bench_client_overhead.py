@@ -100,7 +100,7 @@ def measure_sync(
     url = f"{sandbox.url}/v1/messages/send"
 
     def chatmaid_send() -> None:
-        client.send_message(from_phone_id=SEED.phone_id, to=TO, content="benchmark")
+        client.send_message(from_phone=SEED.phone_id, to=TO, content="benchmark")
 
     def bare_send() -> None:
         response = bare.post(url, json=bare_body())
@@ -132,7 +132,7 @@ def measure_async(
         url = f"{sandbox.url}/v1/messages/send"
 
         async def chatmaid_send() -> None:
-            await client.send_message(from_phone_id=SEED.phone_id, to=TO, content="benchmark")
+            await client.send_message(from_phone=SEED.phone_id, to=TO, content="benchmark")
 
         async def bare_send() -> None:
             response = await bare.post(url, json=bare_body())

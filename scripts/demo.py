@@ -125,11 +125,11 @@ def send_with_test_key(demo: Demo) -> None:
     sender = client.resolve_sender()
     say(f"sender    {sender.phone_number} ({sender.display_name}, id {sender.id})")
     message = client.send_message(
-        from_phone_id=sender.id, to=RECIPIENT, content="Hello from the demo"
+        from_phone=sender.id, to=RECIPIENT, content="Hello from the demo"
     )
     demo.messages["test"] = message
     say(f"sent      {describe(message)}  (test keys answer 'sent' straight away)")
-    failed = client.send_message(from_phone_id=sender.id, to=NOT_ON_WHATSAPP, content="Hello?")
+    failed = client.send_message(from_phone=sender.id, to=NOT_ON_WHATSAPP, content="Hello?")
     demo.messages["failed"] = failed
     say(f"sent      {describe(failed)}")
 
@@ -139,7 +139,7 @@ def send_with_live_key(demo: Demo) -> None:
     client = demo.client(SEED.live_key)
     started = time.monotonic()
     message = client.send_message(
-        from_phone_id=SEED.phone_id, to=RECIPIENT, content="Order 7784 confirmed"
+        from_phone=SEED.phone_id, to=RECIPIENT, content="Order 7784 confirmed"
     )
     say(f"accepted  {describe(message)}")
     final = client.wait_for_terminal(message.id, poll_interval=0.25, timeout=10)

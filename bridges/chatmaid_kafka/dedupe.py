@@ -23,7 +23,7 @@ def delivery_keys(delivery_id: str | None, event: WebhookEvent) -> list[str]:
     if isinstance(event, MessageEvent):
         keys.append(f"message:{event.event}:{event.data.message_id}:{event.data.status}")
     elif isinstance(event, PhoneEvent):
-        keys.append(f"phone:{event.event}:{event.data.id}:{event.to_api()['timestamp']}")
+        keys.append(f"phone:{event.event}:{event.data.phone}:{event.to_api()['timestamp']}")
     return keys
 
 

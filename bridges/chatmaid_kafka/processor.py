@@ -116,7 +116,7 @@ class EventProcessor:
             phone_id = await self._senders.phone_id(event)
             stage = "send"
             message = await self._client.send_message(
-                from_phone_id=phone_id,
+                from_phone=phone_id,
                 to=event.to,
                 content=event.content,
                 media_urls=event.media_urls,

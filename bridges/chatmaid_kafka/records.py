@@ -120,7 +120,7 @@ def webhook_record(event: WebhookEvent, correlation: Correlation | None) -> Resu
         message_id, status = event.data.message_id, event.data.status
         environment, error_code = event.data.environment, event.data.error_code
     elif isinstance(event, PhoneEvent):
-        phone_id, status = event.data.id, event.data.connection_status
+        phone_id, status = event.data.phone, event.data.connection_status or event.data.status
     wire = event.to_api()
     return ResultRecord(
         type=event.event,

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
-from typing_extensions import Unpack
 
 from ._base_client import BaseClient
-from ._config import ClientOptions
+from ._config import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT, build_config
 from ._flow import Flow, run_async
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
-from ._operations import MessageFilters, SendFields, WaitOptions
+from ._observers import Observer
+from ._ratelimit import Clock, TokenBucket
+from ._retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -28,42 +30,112 @@ class AsyncChatmaidClient(BaseClient):
         sender = await client.resolve_sender()
         await client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
 
-    The key falls back to ``CHATMAID_API_KEY``; ``options`` are ``ClientOptions``. Requests
-    are rate limited per key and retried per ``RetryPolicy``; failures raise ``ChatmaidError``
-    subclasses. ``transport``, ``sleep`` and the ``clock`` option serve tests.
+    ``api_key`` falls back to ``CHATMAID_API_KEY`` and ``base_url`` to ``CHATMAID_BASE_URL``
+    (else the public host). ``timeout`` bounds each attempt (s); ``max_retries`` (default
+    4) bounds retries of 5xx and transport errors, 429 waits aside; ``deadline`` bounds a
+    whole call, waits included (s). ``requests_per_minute`` sets the key's shared bucket
+    (``None``: off) unless you pass a ``rate_limiter`` of your own; ``retry`` is a full
+    ``RetryPolicy``. ``observers`` receive ``ClientEvent``s; ``idempotency_namespace``
+    scopes derived keys to a deployment; ``strict_numbers`` adds the possible-number
+    check to E.164 validation. ``transport``, ``sleep`` and ``clock`` serve tests.
     """
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        deadline: float | None = None,
+        requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
+        rate_limiter: TokenBucket | None = None,
+        retry: RetryPolicy | None = None,
+        observers: Sequence[Observer] = (),
+        idempotency_namespace: str | None = None,
+        strict_numbers: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-        **options: Unpack[ClientOptions],
+        clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(api_key, options)
+        super().__init__(
+            build_config(
+                api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                deadline=deadline,
+                requests_per_minute=requests_per_minute,
+                rate_limiter=rate_limiter,
+                retry=retry,
+                observers=observers,
+                idempotency_namespace=idempotency_namespace,
+                strict_numbers=strict_numbers,
+                clock=clock,
+            )
+        )
         self._http = httpx.AsyncClient(timeout=self.config.timeout, transport=transport)
         self._sleep = sleep
 
     async def _run(self, flow: Flow[T]) -> T:
         return await run_async(flow, self._http.send, self._sleep)
 
-    async def send_message(self, **fields: Unpack[SendFields]) -> Message:
-        """Send a message (``SendFields``); a random idempotency key if none is given."""
-        return await self._run(self._ops.send_message(**fields))
+    async def send_message(
+        self,
+        *,
+        to: str,
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        from_phone: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """Send a message to ``to`` (E.164) with ``content`` and/or ``media_urls``.
+
+        ``from_phone`` is a phone ID, an E.164 number of the account, or ``None`` for the
+        first connected phone. Without ``idempotency_key`` one random key is made for
+        this call and reused by its retries; a failed call's error carries it
+        (``error.idempotency_key``): send again with it to never send twice.
+        """
+        flow = self._ops.send_message(
+            to=to,
+            content=content,
+            media_urls=media_urls,
+            from_phone=from_phone,
+            idempotency_key=idempotency_key,
+        )
+        return await self._run(flow)
 
     async def get_message(self, message_id: str) -> Message:
         """One message with its lifecycle timestamps."""
         return await self._run(self._ops.get_message(message_id))
 
     async def list_messages(
-        self, *, page: int = 1, limit: int = 20, **filters: Unpack[MessageFilters]
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
     ) -> Page[Message]:
-        """One page of messages, newest first."""
-        return await self._run(self._ops.list_messages(page=page, limit=limit, **filters))
+        """One page of messages, newest first, filtered by ``status`` (pending, sent,
+        failed), sender ``phone_number_id`` and ``environment`` (default: the key's)."""
+        flow = self._ops.list_messages(
+            page=page,
+            limit=limit,
+            status=status,
+            phone_number_id=phone_number_id,
+            environment=environment,
+        )
+        return await self._run(flow)
 
     async def iter_messages(
-        self, *, limit: int = 100, **filters: Unpack[MessageFilters]
+        self,
+        *,
+        limit: int = 100,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
     ) -> AsyncIterator[Message]:
         """Every message matching the filters, page after page (newest first).
 
@@ -72,7 +144,13 @@ class AsyncChatmaidClient(BaseClient):
         """
         page = 1
         while True:
-            result = await self.list_messages(page=page, limit=limit, **filters)
+            result = await self.list_messages(
+                page=page,
+                limit=limit,
+                status=status,
+                phone_number_id=phone_number_id,
+                environment=environment,
+            )
             for message in result.data:
                 yield message
             if not result.has_next:
@@ -108,9 +186,28 @@ class AsyncChatmaidClient(BaseClient):
         """
         return await self._run(self._ops.resolve_sender(phone, max_age=max_age))
 
-    async def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
-        """Poll until the message is ``sent``, ``failed`` or another terminal status."""
-        return await self._run(self._ops.wait_for_terminal(message_id, **options))
+    async def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        backoff: float = 1.5,
+    ) -> Message:
+        """Poll until the message is ``sent``, ``failed`` or another terminal status.
+
+        Polls every ``poll_interval`` s, growing by ``backoff`` up to ``max_poll_interval``;
+        ``DeliveryTimeoutError`` (with the last status) after ``timeout`` s.
+        """
+        flow = self._ops.wait_for_terminal(
+            message_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            backoff=backoff,
+        )
+        return await self._run(flow)
 
     async def aclose(self) -> None:
         """Close the connection pool."""

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TypeVar
 
 import httpx
-from typing_extensions import Unpack
 
 from ._base_client import BaseClient
-from ._config import ClientOptions
+from ._config import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT, build_config
 from ._flow import Flow, run_sync
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
-from ._operations import MessageFilters, SendFields, WaitOptions
+from ._observers import Observer
+from ._ratelimit import Clock, TokenBucket
+from ._retry import RetryPolicy
 
 T = TypeVar("T")
 
@@ -28,42 +29,112 @@ class ChatmaidClient(BaseClient):
         sender = client.resolve_sender()
         client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
 
-    The key falls back to ``CHATMAID_API_KEY``; ``options`` are ``ClientOptions``. Requests
-    are rate limited per key and retried per ``RetryPolicy``; failures raise ``ChatmaidError``
-    subclasses. ``transport``, ``sleep`` and the ``clock`` option serve tests.
+    ``api_key`` falls back to ``CHATMAID_API_KEY`` and ``base_url`` to ``CHATMAID_BASE_URL``
+    (else the public host). ``timeout`` bounds each attempt (s); ``max_retries`` (default
+    4) bounds retries of 5xx and transport errors, 429 waits aside; ``deadline`` bounds a
+    whole call, waits included (s). ``requests_per_minute`` sets the key's shared bucket
+    (``None``: off) unless you pass a ``rate_limiter`` of your own; ``retry`` is a full
+    ``RetryPolicy``. ``observers`` receive ``ClientEvent``s; ``idempotency_namespace``
+    scopes derived keys to a deployment; ``strict_numbers`` adds the possible-number
+    check to E.164 validation. ``transport``, ``sleep`` and ``clock`` serve tests.
     """
 
     def __init__(
         self,
         api_key: str | None = None,
         *,
+        base_url: str | None = None,
+        timeout: float | httpx.Timeout = DEFAULT_TIMEOUT,
+        max_retries: int | None = None,
+        deadline: float | None = None,
+        requests_per_minute: float | None = DEFAULT_REQUESTS_PER_MINUTE,
+        rate_limiter: TokenBucket | None = None,
+        retry: RetryPolicy | None = None,
+        observers: Sequence[Observer] = (),
+        idempotency_namespace: str | None = None,
+        strict_numbers: bool = False,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], object] = time.sleep,
-        **options: Unpack[ClientOptions],
+        clock: Clock = time.monotonic,
     ) -> None:
-        super().__init__(api_key, options)
+        super().__init__(
+            build_config(
+                api_key,
+                base_url=base_url,
+                timeout=timeout,
+                max_retries=max_retries,
+                deadline=deadline,
+                requests_per_minute=requests_per_minute,
+                rate_limiter=rate_limiter,
+                retry=retry,
+                observers=observers,
+                idempotency_namespace=idempotency_namespace,
+                strict_numbers=strict_numbers,
+                clock=clock,
+            )
+        )
         self._http = httpx.Client(timeout=self.config.timeout, transport=transport)
         self._sleep = sleep
 
     def _run(self, flow: Flow[T]) -> T:
         return run_sync(flow, self._http.send, self._sleep)
 
-    def send_message(self, **fields: Unpack[SendFields]) -> Message:
-        """Send a message (``SendFields``); a random idempotency key if none is given."""
-        return self._run(self._ops.send_message(**fields))
+    def send_message(
+        self,
+        *,
+        to: str,
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        from_phone: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Message:
+        """Send a message to ``to`` (E.164) with ``content`` and/or ``media_urls``.
+
+        ``from_phone`` is a phone ID, an E.164 number of the account, or ``None`` for the
+        first connected phone. Without ``idempotency_key`` one random key is made for
+        this call and reused by its retries; a failed call's error carries it
+        (``error.idempotency_key``): send again with it to never send twice.
+        """
+        flow = self._ops.send_message(
+            to=to,
+            content=content,
+            media_urls=media_urls,
+            from_phone=from_phone,
+            idempotency_key=idempotency_key,
+        )
+        return self._run(flow)
 
     def get_message(self, message_id: str) -> Message:
         """One message with its lifecycle timestamps."""
         return self._run(self._ops.get_message(message_id))
 
     def list_messages(
-        self, *, page: int = 1, limit: int = 20, **filters: Unpack[MessageFilters]
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
     ) -> Page[Message]:
-        """One page of messages, newest first."""
-        return self._run(self._ops.list_messages(page=page, limit=limit, **filters))
+        """One page of messages, newest first, filtered by ``status`` (pending, sent,
+        failed), sender ``phone_number_id`` and ``environment`` (default: the key's)."""
+        flow = self._ops.list_messages(
+            page=page,
+            limit=limit,
+            status=status,
+            phone_number_id=phone_number_id,
+            environment=environment,
+        )
+        return self._run(flow)
 
     def iter_messages(
-        self, *, limit: int = 100, **filters: Unpack[MessageFilters]
+        self,
+        *,
+        limit: int = 100,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
     ) -> Iterator[Message]:
         """Every message matching the filters, page after page (newest first).
 
@@ -72,7 +143,13 @@ class ChatmaidClient(BaseClient):
         """
         page = 1
         while True:
-            result = self.list_messages(page=page, limit=limit, **filters)
+            result = self.list_messages(
+                page=page,
+                limit=limit,
+                status=status,
+                phone_number_id=phone_number_id,
+                environment=environment,
+            )
             yield from result.data
             if not result.has_next:
                 return
@@ -105,9 +182,28 @@ class ChatmaidClient(BaseClient):
         """
         return self._run(self._ops.resolve_sender(phone, max_age=max_age))
 
-    def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
-        """Poll until the message is ``sent``, ``failed`` or another terminal status."""
-        return self._run(self._ops.wait_for_terminal(message_id, **options))
+    def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        backoff: float = 1.5,
+    ) -> Message:
+        """Poll until the message is ``sent``, ``failed`` or another terminal status.
+
+        Polls every ``poll_interval`` s, growing by ``backoff`` up to ``max_poll_interval``;
+        ``DeliveryTimeoutError`` (with the last status) after ``timeout`` s.
+        """
+        flow = self._ops.wait_for_terminal(
+            message_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+            backoff=backoff,
+        )
+        return self._run(flow)
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Literal, TypedDict
 
@@ -11,9 +12,11 @@ import httpx
 
 from ._errors import ChatmaidConfigurationError
 from ._keys import environment_of, mask_key
+from ._observers import Observer, Observers
 from ._ratelimit import Clock, TokenBucket, shared_bucket
 from ._retry import RetryPolicy
 from ._version import __version__
+from .idempotency import check_namespace
 
 DEFAULT_BASE_URL = "https://developers-api.chatmaid.net"
 DEFAULT_TIMEOUT = 10.0
@@ -22,14 +25,9 @@ USER_AGENT = f"chatmaid-connectors/{__version__} python-httpx/{httpx.__version__
 
 
 class ClientOptions(TypedDict, total=False):
-    """Keyword options both clients take; an absent option takes its default.
-
-    ``base_url`` (else ``CHATMAID_BASE_URL``, else the public host), ``timeout``
-    (seconds, default 10), ``max_retries`` (retries after the first attempt, default 4),
-    ``deadline`` (seconds for a whole call, waits included), ``requests_per_minute``
-    (the key's shared bucket, default 100, ``None`` for off), ``rate_limiter`` (a bucket
-    of your own instead), ``retry`` (a full ``RetryPolicy``), ``clock`` (for tests).
-    """
+    """The clients' keyword options as one typed mapping, for adapters that build them
+    from their own settings (``ChatmaidClient(key, **options)``); see the clients'
+    signatures for each option's meaning and default."""
 
     base_url: str | None
     timeout: float | httpx.Timeout
@@ -38,7 +36,9 @@ class ClientOptions(TypedDict, total=False):
     requests_per_minute: float | None
     rate_limiter: TokenBucket | None
     retry: RetryPolicy | None
-    clock: Clock
+    observers: Sequence[Observer]
+    idempotency_namespace: str | None
+    strict_numbers: bool
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,9 @@ class ClientConfig:
     timeout: httpx.Timeout
     retry: RetryPolicy
     bucket: TokenBucket | None
+    observers: Observers = field(default_factory=Observers, repr=False)
+    idempotency_namespace: str | None = None
+    strict_numbers: bool = False
     clock: Clock = field(default=time.monotonic, repr=False)
 
     @property
@@ -73,7 +76,21 @@ class ClientConfig:
         )
 
 
-def build_config(api_key: str | None, options: ClientOptions) -> ClientConfig:
+def build_config(
+    api_key: str | None,
+    *,
+    base_url: str | None,
+    timeout: float | httpx.Timeout,
+    max_retries: int | None,
+    deadline: float | None,
+    requests_per_minute: float | None,
+    rate_limiter: TokenBucket | None,
+    retry: RetryPolicy | None,
+    observers: Sequence[Observer],
+    idempotency_namespace: str | None,
+    strict_numbers: bool,
+    clock: Clock,
+) -> ClientConfig:
     """Resolve arguments and ``CHATMAID_*`` environment variables into a config."""
     key = api_key or os.environ.get("CHATMAID_API_KEY")
     if not key:
@@ -82,33 +99,30 @@ def build_config(api_key: str | None, options: ClientOptions) -> ClientConfig:
         )
     key = key.strip()
     environment = environment_of(key)
-    url = options.get("base_url") or os.environ.get("CHATMAID_BASE_URL") or DEFAULT_BASE_URL
+    url = base_url or os.environ.get("CHATMAID_BASE_URL") or DEFAULT_BASE_URL
     url = url.rstrip("/")
     if not url.startswith(("https://", "http://")):
         raise ChatmaidConfigurationError(
             f"base_url {url!r} must start with https:// (or http:// for a local sandbox)"
         )
-    policy = options.get("retry") or RetryPolicy()
-    max_retries = options.get("max_retries")
+    if idempotency_namespace is not None:
+        check_namespace(idempotency_namespace, what="idempotency_namespace")
+    policy = retry or RetryPolicy()
     if max_retries is not None:
         policy = replace(policy, max_attempts=max_retries + 1)
-    deadline = options.get("deadline")
     if deadline is not None:
         policy = replace(policy, deadline=deadline)
-    timeout = options.get("timeout", DEFAULT_TIMEOUT)
+    if rate_limiter is None and requests_per_minute is not None:
+        rate_limiter = shared_bucket(key, requests_per_minute)
     return ClientConfig(
         api_key=key,
         base_url=url,
         environment=environment,
         timeout=timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout),
         retry=policy,
-        bucket=_bucket(key, options),
-        clock=options.get("clock", time.monotonic),
+        bucket=rate_limiter,
+        observers=Observers(observers),
+        idempotency_namespace=idempotency_namespace,
+        strict_numbers=strict_numbers,
+        clock=clock,
     )
-
-
-def _bucket(key: str, options: ClientOptions) -> TokenBucket | None:
-    if "rate_limiter" in options:
-        return options["rate_limiter"]
-    per_minute = options.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
-    return None if per_minute is None else shared_bucket(key, per_minute)

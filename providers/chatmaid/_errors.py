@@ -6,11 +6,21 @@ the request path) and never the API key or a webhook secret.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._models import Message
 
 
 class ChatmaidError(Exception):
-    """Base of every error this package raises."""
+    """Base of every error this package raises.
+
+    ``idempotency_key`` is set on errors of a send: the key the send used. Retry with
+    the same key and the API returns the message if the failed call did create it.
+    """
+
+    idempotency_key: str | None = None
 
 
 class ChatmaidConfigurationError(ChatmaidError, ValueError):
@@ -102,6 +112,35 @@ class ChatmaidTransportError(ChatmaidError):
 
 class ChatmaidTimeoutError(ChatmaidTransportError):
     """The request timed out (connect, read, write or pool)."""
+
+
+class DeadlineExceededError(ChatmaidTimeoutError):
+    """The call's ``deadline`` ran out before an attempt could succeed."""
+
+
+class IdempotencyConflictError(ChatmaidError):
+    """The API returned, for this idempotency key, a message other than the one asked for.
+
+    Keys are scoped per account: another deployment, environment or topic used the key
+    first. ``differences`` maps each field to ``(asked, returned)``; ``message`` is the
+    message the API holds for the key. Nothing was sent for this call.
+    """
+
+    def __init__(
+        self, key: str, differences: Mapping[str, tuple[object, object]], message: Message
+    ) -> None:
+        self.idempotency_key = key
+        self.differences = dict(differences)
+        self.message = message
+        listed = "; ".join(
+            f"{name}: asked {asked!r}, got {returned!r}"
+            for name, (asked, returned) in self.differences.items()
+        )
+        super().__init__(
+            f"idempotency key {key!r} already belongs to message {message.id} ({listed}); "
+            "nothing was sent. Use another key, or set an idempotency namespace per "
+            "deployment"
+        )
 
 
 class NoConnectedPhoneError(ChatmaidError):

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
 
 
@@ -197,7 +197,7 @@ class SendMessageRequest(ApiModel):
 
 
 class MessageEventData(ApiModel):
-    """``data`` of ``message.sent`` and ``message.failed`` events."""
+    """``data`` of ``message.sent``, ``.failed``, ``.delivered`` and ``.read`` events."""
 
     message_id: str
     status: str
@@ -210,28 +210,89 @@ class MessageEventData(ApiModel):
     error_message: str | None = None
 
 
-class PhoneEventData(ApiModel):
-    """``data`` of ``phone.connected`` and ``phone.disconnected`` events."""
+class InboundMessageEventData(ApiModel):
+    """``data`` of ``message.received``: a reply to one of the account's phones."""
 
-    id: str
+    message_id: str
+    from_: str = Field(alias="from")
+    to: str | None = None
+    content: str | None = None
+    type: str | None = None
+    received_at: Timestamp | None = None
+
+
+class OutgoingMessageEventData(ApiModel):
+    """``data`` of ``message.outgoing``: typed on the phone itself, not sent by the API."""
+
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+    content: str | None = None
+    type: str | None = None
+    sent_at: Timestamp | None = None
+
+
+class PhoneEventData(ApiModel):
+    """``data`` of ``phone.connected`` and ``phone.disconnected`` events.
+
+    The docs show ``id`` and ``connectionStatus``; the live API is known to send
+    ``phoneId``, ``status`` and ``displayName`` instead. Both shapes parse.
+    """
+
+    id: str | None = None
+    phone_id: str | None = None
     phone_number: str | None = None
+    display_name: str | None = None
     connection_status: str | None = None
+    status: str | None = None
     last_connected_at: Timestamp | None = None
     last_disconnected_at: Timestamp | None = None
 
+    @property
+    def phone(self) -> str | None:
+        """The phone's ID, whichever shape named it."""
+        return self.id or self.phone_id
+
 
 class WebhookEvent(ApiModel):
-    """A webhook delivery of an event type this version does not model: ``data`` as sent."""
+    """A webhook delivery of an event type this version does not model: ``data`` as sent.
+
+    After ``verify``/``parse_event``, ``raw_body`` and ``payload`` hold the body exactly
+    as it arrived and its JSON as parsed, so adapters can forward what Chatmaid sent.
+    """
 
     event: str
     timestamp: Timestamp
     data: dict[str, Any] = Field(default_factory=dict)
+    _raw_body: bytes = PrivateAttr(default=b"")
+    _payload: dict[str, Any] = PrivateAttr(default_factory=dict)
+
+    @property
+    def raw_body(self) -> bytes:
+        """The body as received."""
+        return self._raw_body
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The body's JSON as parsed, untouched by the model."""
+        return self._payload
 
 
 class MessageEvent(WebhookEvent):
-    """``message.sent`` or ``message.failed``."""
+    """``message.sent``, ``message.failed``, ``message.delivered`` or ``message.read``."""
 
     data: MessageEventData  # type: ignore[assignment]
+
+
+class InboundMessageEvent(WebhookEvent):
+    """``message.received``."""
+
+    data: InboundMessageEventData  # type: ignore[assignment]
+
+
+class OutgoingMessageEvent(WebhookEvent):
+    """``message.outgoing``."""
+
+    data: OutgoingMessageEventData  # type: ignore[assignment]
 
 
 class PhoneEvent(WebhookEvent):
@@ -243,6 +304,10 @@ class PhoneEvent(WebhookEvent):
 WEBHOOK_EVENT_TYPES: dict[str, type[WebhookEvent]] = {
     "message.sent": MessageEvent,
     "message.failed": MessageEvent,
+    "message.delivered": MessageEvent,
+    "message.read": MessageEvent,
+    "message.received": InboundMessageEvent,
+    "message.outgoing": OutgoingMessageEvent,
     "phone.connected": PhoneEvent,
     "phone.disconnected": PhoneEvent,
 }

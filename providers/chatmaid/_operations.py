@@ -6,19 +6,19 @@ The sync and async clients wrap these one-to-one; nothing here does I/O.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, TypedDict, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
 from pydantic import BaseModel, TypeAdapter
-from typing_extensions import NotRequired, Unpack
 
 from ._config import ClientConfig
 from ._errors import (
+    ChatmaidError,
     ChatmaidTransportError,
     ChatmaidValidationError,
     DeliveryTimeoutError,
-    NoConnectedPhoneError,
+    IdempotencyConflictError,
     RateLimitedError,
     ServerError,
 )
@@ -33,47 +33,16 @@ from ._models import (
     Usage,
 )
 from ._responses import payload_of
-from ._retry import logger, send_with_retries
-from ._validation import is_e164, send_problems
-from .idempotency import random_idempotency_key
+from ._retry import Attempts, logger, send_with_retries
+from ._senders import PhoneBook, is_phone_id
+from ._validation import send_problems
+from .idempotency import conflicts, random_idempotency_key
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _PHONE_LIST = TypeAdapter(list[PhoneNumber])
 _STATUSES = ("pending", "sent", "failed")
 _PERIODS = ("day", "week", "month")
-
-
-class SendFields(TypedDict):
-    """Fields of a send: ``from_phone_id`` and ``to`` (E.164) are required; ``content``
-    (at most 4096 characters) and/or ``media_urls`` (https); an ``idempotency_key``
-    (at most 64 characters; a random one is used when absent)."""
-
-    from_phone_id: str
-    to: str
-    content: NotRequired[str | None]
-    media_urls: NotRequired[Sequence[str] | None]
-    idempotency_key: NotRequired[str | None]
-
-
-class WaitOptions(TypedDict, total=False):
-    """How ``wait_for_terminal`` polls: ``timeout`` (s, default 300), ``poll_interval``
-    (s, default 2), growing by ``backoff`` (default 1.5) up to ``max_poll_interval``
-    (s, default 30)."""
-
-    timeout: float
-    poll_interval: float
-    max_poll_interval: float
-    backoff: float
-
-
-class MessageFilters(TypedDict, total=False):
-    """Filters of ``list_messages``: ``status`` (pending, sent, failed), the sender's
-    ``phone_number_id``, and ``environment`` (test or live; default: the key's)."""
-
-    status: str | None
-    phone_number_id: str | None
-    environment: str | None
 
 
 class Operations:
@@ -83,42 +52,87 @@ class Operations:
         self.config = config
         self._clock = config.clock
         self._headers = config.headers()
-        self._phones: tuple[float, list[PhoneNumber]] | None = None
+        self._attempts = Attempts(
+            policy=config.retry,
+            bucket=config.bucket,
+            clock=config.clock,
+            timeout=config.timeout,
+            observers=config.observers,
+        )
+        self._phones = PhoneBook(config.clock)
 
     # -- messages -------------------------------------------------------------------
 
-    def send_message(self, **fields: Unpack[SendFields]) -> Flow[Message]:
-        """``POST /v1/messages/send``; always with an idempotency key."""
-        from_phone_id, to = fields["from_phone_id"], fields["to"]
-        content, idempotency_key = fields.get("content"), fields.get("idempotency_key")
-        media_urls = fields.get("media_urls")
+    def send_message(
+        self,
+        *,
+        to: str,
+        content: str | None = None,
+        media_urls: Sequence[str] | None = None,
+        from_phone: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> Flow[Message]:
+        """``POST /v1/messages/send``; always with an idempotency key.
+
+        ``from_phone`` is a phone ID (sent as given), an E.164 number or ``None`` (the
+        first connected phone), resolved through the cached phone list.
+        """
         urls = list(media_urls) if media_urls is not None else None
         problems = send_problems(
-            to=to, content=content, media_urls=urls, idempotency_key=idempotency_key
-        )
-        if not isinstance(from_phone_id, str) or not from_phone_id.strip():
-            problems.insert(0, "fromPhoneId must be a phone ID of your account")
-        if problems:
-            raise ChatmaidValidationError(problems, where="send_message")
-        body = SendMessageRequest(
-            from_phone_id=from_phone_id,
             to=to,
             content=content,
             media_urls=urls,
-            idempotency_key=idempotency_key or random_idempotency_key(),
+            idempotency_key=idempotency_key,
+            strict_numbers=self.config.strict_numbers,
         )
-        return self._model(Message, "POST", "/v1/messages/send", json=body.to_api())
+        if from_phone is not None and (not isinstance(from_phone, str) or not from_phone.strip()):
+            problems.insert(0, "from_phone must be a phone ID or E.164 number of your account")
+        if problems:
+            raise ChatmaidValidationError(problems, where="send_message")
+        key = idempotency_key or random_idempotency_key()
+        try:
+            sender = None
+            if from_phone is None or not is_phone_id(from_phone):
+                sender = yield from self.resolve_sender(from_phone)
+            body = SendMessageRequest(
+                from_phone_id=sender.id if sender is not None else from_phone,
+                to=to,
+                content=content,
+                media_urls=urls,
+                idempotency_key=key,
+            ).to_api()
+            message = yield from self._model(
+                Message, "POST", "/v1/messages/send", json=body, idempotency_key=key
+            )
+        except ChatmaidError as exc:
+            exc.idempotency_key = key
+            raise
+        if idempotency_key is None:
+            return message  # a fresh random key cannot belong to another message
+        differences = conflicts(
+            body,
+            message,
+            environment=self.config.environment,
+            sender_number=sender.phone_number if sender is not None else None,
+        )
+        if differences:
+            raise IdempotencyConflictError(key, differences, message)
+        return message
 
     def get_message(self, message_id: str) -> Flow[Message]:
         """``GET /v1/messages/:messageId``."""
         return self._model(Message, "GET", f"/v1/messages/{_segment(message_id, 'message_id')}")
 
     def list_messages(
-        self, *, page: int = 1, limit: int = 20, **filters: Unpack[MessageFilters]
+        self,
+        *,
+        page: int = 1,
+        limit: int = 20,
+        status: str | None = None,
+        phone_number_id: str | None = None,
+        environment: str | None = None,
     ) -> Flow[Page[Message]]:
         """``GET /v1/messages``: one page, newest first."""
-        status = filters.get("status")
-        environment = filters.get("environment")
         problems = []
         if not isinstance(page, int) or page < 1:
             problems.append(f"page must be an integer >= 1 (got {page!r})")
@@ -133,7 +147,7 @@ class Operations:
         params: dict[str, Any] = {"page": page, "limit": limit}
         optional = {
             "status": status,
-            "phoneNumberId": filters.get("phone_number_id"),
+            "phoneNumberId": phone_number_id,
             "environment": environment,
         }
         params.update({name: value for name, value in optional.items() if value is not None})
@@ -176,45 +190,29 @@ class Operations:
     ) -> Flow[PhoneNumber]:
         """The sender for ``phone``: a phone ID, an E.164 number, or ``None``.
 
-        ``None`` picks the first connected phone. The phone list is reused for
-        ``max_age`` seconds (0: always fetched) and fetched again before a phone is
-        declared unknown. An unknown phone, or no connected phone at all, raises
-        ``NoConnectedPhoneError`` naming what the account has.
+        ``None`` picks the first connected phone. The phone list is shared by every
+        call of this client and reused for ``max_age`` seconds (0: always fetched); it
+        is fetched again before a phone is declared unknown. An unknown phone, or no
+        connected phone at all, raises ``NoConnectedPhoneError`` naming what the
+        account has.
         """
-        cached = self._phones
-        stale = cached is None or self._clock() - cached[0] >= max_age
-        phones = (yield from self._fetch_phones()) if stale or cached is None else cached[1]
-        sender = _pick_sender(phones, phone)
-        if sender is None and not stale:
-            phones = yield from self._fetch_phones()
-            sender = _pick_sender(phones, phone)
-        if sender is not None:
-            return sender
-        if phone is None:
-            raise NoConnectedPhoneError(
-                "no connected phone in this account"
-                + _listing(phones)
-                + "; connect one in the dashboard or name a sender explicitly"
-            )
-        raise NoConnectedPhoneError(
-            f"sender {phone!r} is not a phone of this account" + _listing(phones)
-        )
+        return self._phones.resolve(phone, max_age=max_age, fetch=self.list_phone_numbers)
 
-    def _fetch_phones(self) -> Flow[list[PhoneNumber]]:
-        phones = yield from self.list_phone_numbers()
-        self._phones = (self._clock(), phones)
-        return phones
-
-    def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Flow[Message]:
+    def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+        backoff: float = 1.5,
+    ) -> Flow[Message]:
         """Poll a message until its status is terminal (``sent``, ``failed``, ...).
 
-        Polling follows ``WaitOptions``; after ``timeout`` seconds
-        ``DeliveryTimeoutError`` is raised with the last status seen.
+        Polls every ``poll_interval`` seconds, growing by ``backoff`` up to
+        ``max_poll_interval``; after ``timeout`` seconds ``DeliveryTimeoutError`` is
+        raised with the last status seen.
         """
-        timeout = options.get("timeout", 300.0)
-        poll_interval = options.get("poll_interval", 2.0)
-        max_poll_interval = options.get("max_poll_interval", 30.0)
-        backoff = options.get("backoff", 1.5)
         if poll_interval <= 0 or timeout <= 0 or backoff < 1:
             raise ChatmaidValidationError(
                 ["poll_interval and timeout must be positive and backoff at least 1"],
@@ -248,6 +246,7 @@ class Operations:
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Flow[Any]:
         request = httpx.Request(
             method,
@@ -257,7 +256,7 @@ class Operations:
             headers=self._headers,
         )
         response = yield from send_with_retries(
-            request, self.config.retry, self.config.bucket, self._clock
+            request, self._attempts, idempotency_key=idempotency_key
         )
         return payload_of(response)
 
@@ -269,8 +268,11 @@ class Operations:
         *,
         params: dict[str, Any] | None = None,
         json: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
     ) -> Flow[ModelT]:
-        data = yield from self._data(method, path, params=params, json=json)
+        data = yield from self._data(
+            method, path, params=params, json=json, idempotency_key=idempotency_key
+        )
         return model.model_validate(data)
 
 
@@ -278,17 +280,3 @@ def _segment(value: str, name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ChatmaidValidationError([f"{name} must be a non-empty string"], where=name)
     return quote(value, safe="")
-
-
-def _pick_sender(phones: list[PhoneNumber], phone: str | None) -> PhoneNumber | None:
-    if phone is None:
-        return next((candidate for candidate in phones if candidate.is_connected), None)
-    key = "phone_number" if is_e164(phone) else "id"
-    return next((candidate for candidate in phones if getattr(candidate, key) == phone), None)
-
-
-def _listing(phones: list[PhoneNumber]) -> str:
-    if not phones:
-        return " (it has no phones)"
-    listed = ", ".join(f"{p.id} {p.phone_number} ({p.connection_status})" for p in phones)
-    return f" (it has: {listed})"

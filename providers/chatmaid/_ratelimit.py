@@ -35,10 +35,19 @@ class TokenBucket:
 
     def reserve(self) -> float:
         """Book one request; return the seconds to wait before sending it (0 if none)."""
+        return self._book(max_wait=float("inf"))  # type: ignore[return-value]
+
+    def try_reserve(self, *, max_wait: float) -> float | None:
+        """Book one request if its slot is at most ``max_wait`` seconds away, else ``None``."""
+        return self._book(max_wait=max_wait)
+
+    def _book(self, *, max_wait: float) -> float | None:
         with self._lock:
             now = self._clock()
             arrival = max(self._theoretical_arrival, now)
             send_at = max(now, arrival - self._tolerance)
+            if send_at - now > max_wait:
+                return None
             self._theoretical_arrival = arrival + self._interval
             return send_at - now
 

@@ -12,9 +12,11 @@ True
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Iterable
 
@@ -32,6 +34,9 @@ from ._models import WEBHOOK_EVENT_TYPES, WebhookEvent
 SIGNATURE_HEADER = "X-Chatmaid-Signature"
 EVENT_HEADER = "X-Chatmaid-Event"
 DEFAULT_TOLERANCE_SECONDS = 300
+
+_UNIX_SECONDS = re.compile(r"[0-9]{1,12}")
+_HEX_SIGNATURE = re.compile(r"[0-9a-fA-F]{64}")
 
 
 def compute_signature(raw_body: bytes | str, secret: str, timestamp: int) -> str:
@@ -78,47 +83,71 @@ def verify(
 
 
 def parse_event(raw_body: bytes | str) -> WebhookEvent:
-    """Parse a webhook body (already verified) into its typed event model."""
+    """Parse a webhook body (already verified) into its typed event model.
+
+    An event whose ``data`` does not fit its type's model (a shape this version does
+    not know) parses as a generic ``WebhookEvent``: nothing verified is dropped.
+    """
+    body = raw_body.encode("utf-8") if isinstance(raw_body, str) else raw_body
     try:
-        payload = json.loads(raw_body)
+        payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InvalidWebhookPayloadError(f"webhook body is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise InvalidWebhookPayloadError("webhook body must be a JSON object")
     event_type = payload.get("event")
-    model = (
-        WEBHOOK_EVENT_TYPES.get(event_type, WebhookEvent)
-        if isinstance(event_type, str)
-        else WebhookEvent
-    )
-    try:
-        return model.model_validate(payload)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise InvalidWebhookPayloadError(f"webhook body is not a valid event: {problems}") from None
+    model = WEBHOOK_EVENT_TYPES.get(event_type) if isinstance(event_type, str) else None
+    event: WebhookEvent | None = None
+    if model is not None:
+        with contextlib.suppress(ValidationError):
+            event = model.model_validate(payload)
+    if event is None:
+        try:
+            event = WebhookEvent.model_validate(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+            )
+            raise InvalidWebhookPayloadError(
+                f"webhook body is not a valid event: {problems}"
+            ) from None
+    event._raw_body = body
+    event._payload = payload
+    return event
 
 
 def _parse_header(header: str | None) -> tuple[int, list[str]]:
     if not header or not header.strip():
         raise MissingSignatureError(f"the {SIGNATURE_HEADER} header is missing")
-    timestamp: int | None = None
+    if not header.isascii():
+        raise MalformedSignatureError(f"{SIGNATURE_HEADER} must be ASCII")
+    timestamps: list[str] = []
     signatures: list[str] = []
     for part in header.split(","):
         name, sep, value = part.strip().partition("=")
         if not sep:
             raise MalformedSignatureError(
-                f"{SIGNATURE_HEADER} part {part.strip()!r} is not name=value"
+                f"{SIGNATURE_HEADER} part {_shown(part.strip())} is not name=value"
             )
         if name == "t":
-            if not value.isdigit():
-                raise MalformedSignatureError(f"{SIGNATURE_HEADER} t={value!r} is not unix time")
-            timestamp = int(value)
+            timestamps.append(value)
         elif name == "v1":
+            if not _HEX_SIGNATURE.fullmatch(value):
+                raise MalformedSignatureError(
+                    f"{SIGNATURE_HEADER} v1={_shown(value)} is not a 64-digit hex HMAC-SHA256"
+                )
             signatures.append(value)
-    if timestamp is None or not signatures:
+    if len(timestamps) != 1 or not signatures:
         raise MalformedSignatureError(
-            f"{SIGNATURE_HEADER} must carry t=<unix seconds> and at least one v1=<hex>"
+            f"{SIGNATURE_HEADER} must carry one t=<unix seconds> and at least one v1=<hex>"
         )
-    return timestamp, signatures
+    if not _UNIX_SECONDS.fullmatch(timestamps[0]):
+        raise MalformedSignatureError(
+            f"{SIGNATURE_HEADER} t={_shown(timestamps[0])} is not unix time in seconds"
+        )
+    return int(timestamps[0]), signatures
+
+
+def _shown(text: str) -> str:
+    """A header fragment as an error may quote it: short, whatever it holds."""
+    return repr(text if len(text) <= 40 else text[:40] + "…")

@@ -127,11 +127,11 @@ def test_kafka_down_at_webhook_time_answers_503_and_the_retry_publishes_once(
     sandbox.admin.add_webhook(f"{receiver.url}/webhooks/chatmaid", WEBHOOK_SECRET)
     client = sandbox.client(requests_per_minute=None)
 
-    before = client.send_message(from_phone_id=sandbox.phone_id, to="+15557012001", content="a")
+    before = client.send_message(from_phone=sandbox.phone_id, to="+15557012001", content="a")
     sandbox.admin.wait_for_deliveries(1, succeeded=True, timeout=10)
 
     private_broker.down()
-    during = client.send_message(from_phone_id=sandbox.phone_id, to="+15557012002", content="b")
+    during = client.send_message(from_phone=sandbox.phone_id, to="+15557012002", content="b")
     refused = sandbox.admin.wait_for_deliveries(1, succeeded=False, timeout=15)[0]
     assert refused["statusCode"] == 503
     private_broker.up()

@@ -190,7 +190,7 @@ def test_account_profile_and_stats(make_client: ClientFactory) -> None:
 
 def test_test_key_send_is_sent_at_once_and_readable(make_client: ClientFactory) -> None:
     client = make_client()
-    sent = client.send_message(from_phone_id=SEED.phone_id, to=TO, content="Hello")
+    sent = client.send_message(from_phone=SEED.phone_id, to=TO, content="Hello")
     assert sent.id.startswith("msg_")
     assert (sent.status, sent.environment, sent.from_, sent.to) == (
         "sent",
@@ -221,7 +221,7 @@ def test_send_answers_201_with_the_documented_fields(chatmaid_sandbox: SandboxHa
 def test_list_is_paginated_newest_first(make_client: ClientFactory) -> None:
     client = make_client()
     ids = [
-        client.send_message(from_phone_id=SEED.phone_id, to=TO, content=f"n{i}").id
+        client.send_message(from_phone=SEED.phone_id, to=TO, content=f"n{i}").id
         for i in range(7)
     ]
     expected = [*reversed(ids), SEED.example_message_id]
@@ -238,12 +238,12 @@ def test_list_is_paginated_newest_first(make_client: ClientFactory) -> None:
 
 def test_list_filters_by_status_phone_and_environment(make_client: ClientFactory) -> None:
     test_client, live_client = make_client(), make_client(SEED.live_key)
-    ok = test_client.send_message(from_phone_id=SEED.phone_id, to=TO, content="a")
-    failed = test_client.send_message(from_phone_id=SEED.phone_id, to="+15550000000", content="b")
+    ok = test_client.send_message(from_phone=SEED.phone_id, to=TO, content="a")
+    failed = test_client.send_message(from_phone=SEED.phone_id, to="+15550000000", content="b")
     backup = test_client.send_message(
-        from_phone_id=SEED.disconnected_phone_id, to=TO, content="test keys may"
+        from_phone=SEED.disconnected_phone_id, to=TO, content="test keys may"
     )
-    live = live_client.send_message(from_phone_id=SEED.phone_id, to=TO, content="c")
+    live = live_client.send_message(from_phone=SEED.phone_id, to=TO, content="c")
 
     def ids(client: Any, **filters: Any) -> list[str]:
         return [m.id for m in client.list_messages(**filters).data]
@@ -260,7 +260,7 @@ def test_list_filters_by_status_phone_and_environment(make_client: ClientFactory
 def test_media_and_caption(make_client: ClientFactory) -> None:
     urls = ["https://example.com/a.png", "https://example.com/b.pdf"]
     sent = make_client().send_message(
-        from_phone_id=SEED.phone_id, to=TO, content="caption", media_urls=urls
+        from_phone=SEED.phone_id, to=TO, content="caption", media_urls=urls
     )
     assert (sent.content, sent.media_urls) == ("caption", urls)
 
@@ -290,7 +290,7 @@ def test_400_lists_every_problem_in_the_clients_words(chatmaid_sandbox: SandboxH
     client = ChatmaidClient(SEED.test_key, base_url=chatmaid_sandbox.url, requests_per_minute=None)
     with pytest.raises(ChatmaidValidationError) as refused:
         client.send_message(
-            from_phone_id=SEED.phone_id,
+            from_phone=SEED.phone_id,
             to=body["to"],
             content=body["content"],
             media_urls=body["mediaUrls"],
@@ -341,7 +341,7 @@ def test_400_for_bad_list_and_usage_queries(chatmaid_sandbox: SandboxHandle) -> 
 def test_400_live_key_from_a_disconnected_phone(make_client: ClientFactory) -> None:
     with pytest.raises(BadRequestError) as error:
         make_client(SEED.live_key).send_message(
-            from_phone_id=SEED.disconnected_phone_id, to=TO, content="x"
+            from_phone=SEED.disconnected_phone_id, to=TO, content="x"
         )
     assert error.value.messages[0].startswith(
         f"Phone {SEED.disconnected_phone_number} is not connected"
@@ -378,7 +378,7 @@ def test_401_unknown_and_expired_keys(
     assert unknown.value.messages == ["Invalid API key"]
     expired = chatmaid_sandbox.admin.create_api_key(expired=True)["key"]
     with pytest.raises(AuthenticationError) as error:
-        make_client(expired).send_message(from_phone_id=SEED.phone_id, to=TO, content="x")
+        make_client(expired).send_message(from_phone=SEED.phone_id, to=TO, content="x")
     assert error.value.messages == ["API key has expired"]
     assert error.value.status_code == 401
 
@@ -386,7 +386,7 @@ def test_401_unknown_and_expired_keys(
 # -- 403 --------------------------------------------------------------------------------
 
 OPERATIONS: dict[str, Callable[[Any], Any]] = {
-    "send": lambda c: c.send_message(from_phone_id=SEED.phone_id, to=TO, content="x"),
+    "send": lambda c: c.send_message(from_phone=SEED.phone_id, to=TO, content="x"),
     "list": lambda c: c.list_messages(),
     "get": lambda c: c.get_message(SEED.example_message_id),
     "phones": lambda c: c.list_phone_numbers(),
@@ -448,13 +448,13 @@ def test_403_live_key_without_active_subscription(
 ) -> None:
     chatmaid_sandbox.admin.set_subscription("past_due")
     with pytest.raises(PermissionDeniedError) as denied:
-        make_client(SEED.live_key).send_message(from_phone_id=SEED.phone_id, to=TO, content="x")
+        make_client(SEED.live_key).send_message(from_phone=SEED.phone_id, to=TO, content="x")
     assert "active subscription" in denied.value.messages[0]
     with pytest.raises(PermissionDeniedError):
         make_client(SEED.live_key).get_account()
     # Test keys work without a subscription (Environments page).
     assert (
-        make_client().send_message(from_phone_id=SEED.phone_id, to=TO, content="x").status == "sent"
+        make_client().send_message(from_phone=SEED.phone_id, to=TO, content="x").status == "sent"
     )
     assert make_client().get_account().subscription_status == "past_due"
 
@@ -473,7 +473,7 @@ def test_404_unknown_message_phone_and_sender(make_client: ClientFactory) -> Non
         with pytest.raises(NotFoundError):
             client.get_phone_status(ref)
     with pytest.raises(NotFoundError) as sender:
-        client.send_message(from_phone_id="000000000000000000000000", to=TO, content="x")
+        client.send_message(from_phone="000000000000000000000000", to=TO, content="x")
     assert sender.value.path == "/v1/messages/send"
 
 
@@ -534,10 +534,10 @@ def test_idempotency_key_reuse_returns_the_original(
 ) -> None:
     client = make_client()
     first = client.send_message(
-        from_phone_id=SEED.phone_id, to=TO, content="first", idempotency_key="order-1"
+        from_phone=SEED.phone_id, to=TO, content="first", idempotency_key="order-1"
     )
     again = client.send_message(
-        from_phone_id=SEED.disconnected_phone_id,
+        from_phone=SEED.disconnected_phone_id,
         to="+15550000000",
         content="a different body",
         idempotency_key="order-1",
@@ -555,12 +555,12 @@ def test_idempotency_key_reuse_returns_the_original(
 def test_idempotency_returns_current_data(make_client: ClientFactory) -> None:
     client = make_client(SEED.live_key)
     pending = client.send_message(
-        from_phone_id=SEED.phone_id, to=TO, content="x", idempotency_key="live-1"
+        from_phone=SEED.phone_id, to=TO, content="x", idempotency_key="live-1"
     )
     assert pending.status == "pending"
     settled = client.wait_for_terminal(pending.id, poll_interval=0.05, timeout=5)
     again = client.send_message(
-        from_phone_id=SEED.phone_id, to=TO, content="x", idempotency_key="live-1"
+        from_phone=SEED.phone_id, to=TO, content="x", idempotency_key="live-1"
     )
     assert (again.id, again.status, again.sent_at) == (pending.id, "sent", settled.sent_at)
 
@@ -589,7 +589,7 @@ def test_concurrent_sends_with_one_key_create_one_message(
 def test_live_key_goes_pending_then_sent(make_client: ClientFactory) -> None:
     client = make_client(SEED.live_key)
     started = time.monotonic()
-    message = client.send_message(from_phone_id=SEED.phone_id, to=TO, content="live")
+    message = client.send_message(from_phone=SEED.phone_id, to=TO, content="live")
     assert (message.status, message.environment, message.sent_at) == ("pending", "live", None)
     assert client.get_message(message.id).status == "pending"
     settled = client.wait_for_terminal(message.id, poll_interval=0.05, timeout=5)
@@ -608,7 +608,7 @@ def test_live_key_goes_pending_then_sent(make_client: ClientFactory) -> None:
     ],
 )
 def test_failure_patterns(make_client: ClientFactory, to: str, code: str, reason: str) -> None:
-    immediate = make_client().send_message(from_phone_id=SEED.phone_id, to=to, content="x")
+    immediate = make_client().send_message(from_phone=SEED.phone_id, to=to, content="x")
     assert (immediate.status, immediate.error_code, immediate.error_message) == (
         "failed",
         code,
@@ -617,7 +617,7 @@ def test_failure_patterns(make_client: ClientFactory, to: str, code: str, reason
     assert immediate.failed_at is not None
     assert immediate.sent_at is None
     live = make_client(SEED.live_key)
-    later = live.send_message(from_phone_id=SEED.phone_id, to=to, content="x")
+    later = live.send_message(from_phone=SEED.phone_id, to=to, content="x")
     assert (later.status, later.error_code) == ("pending", None)
     settled = live.wait_for_terminal(later.id, poll_interval=0.05, timeout=5)
     assert (settled.status, settled.error_code, settled.error_message) == ("failed", code, reason)
@@ -633,8 +633,8 @@ def test_usage_counts_what_the_sandbox_holds(
     chatmaid_sandbox.admin.update_settings(live_delay=30)  # keep live messages pending
     test_client, live_client = make_client(), make_client(SEED.live_key)
     for to in (TO, TO, "+15550000000"):
-        test_client.send_message(from_phone_id=SEED.phone_id, to=to, content="x")
-    live_client.send_message(from_phone_id=SEED.phone_id, to=TO, content="x")
+        test_client.send_message(from_phone=SEED.phone_id, to=to, content="x")
+    live_client.send_message(from_phone=SEED.phone_id, to=TO, content="x")
     with pytest.raises(NotFoundError):
         test_client.get_message("msg_missing")
     # 5 authenticated requests so far: 4 sends (201) and one 404.
@@ -680,7 +680,7 @@ def test_fault_5xx_fraction_is_retried_by_the_client(
     chatmaid_sandbox.admin.inject_errors(0.5, status=503, path="/v1/messages/send")
     client = make_client(retry=FAST_RETRIES, max_retries=8)
     sent = [
-        client.send_message(from_phone_id=SEED.phone_id, to=TO, content=str(i)) for i in range(8)
+        client.send_message(from_phone=SEED.phone_id, to=TO, content=str(i)) for i in range(8)
     ]
     counts = chatmaid_sandbox.admin.requests()["byEndpoint"]["POST /v1/messages/send"]
     assert counts["201"] == 8
@@ -704,14 +704,14 @@ def test_fault_dropped_connection(
     chatmaid_sandbox.admin.drop_connections(count=1, path="/v1/messages/send")
     with pytest.raises(ChatmaidTransportError):
         make_client(max_retries=0).send_message(
-            from_phone_id=SEED.phone_id, to=TO, content="x", idempotency_key="drop-1"
+            from_phone=SEED.phone_id, to=TO, content="x", idempotency_key="drop-1"
         )
     # The request was processed before the connection dropped...
     assert [m["idempotencyKey"] for m in chatmaid_sandbox.admin.messages()][-1] == "drop-1"
     # ...so a retry with the same idempotency key gets that message, not a second one.
     chatmaid_sandbox.admin.drop_connections(count=1, path="/v1/messages/send")
     message = make_client(retry=FAST_RETRIES).send_message(
-        from_phone_id=SEED.phone_id, to=TO, content="x", idempotency_key="drop-2"
+        from_phone=SEED.phone_id, to=TO, content="x", idempotency_key="drop-2"
     )
     stored = [m for m in chatmaid_sandbox.admin.messages() if m["idempotencyKey"] == "drop-2"]
     assert [m["id"] for m in stored] == [message.id]

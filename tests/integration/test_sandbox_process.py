@@ -35,7 +35,7 @@ def test_process_runner_with_cli_options() -> None:
         with start_sandbox_process(rate_limit=0, live_delay=0.1, webhooks=(webhook,)) as sandbox:
             with sandbox.client(SEED.live_key, requests_per_minute=None) as client:
                 message = client.send_message(
-                    from_phone_id=sandbox.phone_id, to="+15557654321", content="x"
+                    from_phone=sandbox.phone_id, to="+15557654321", content="x"
                 )
                 assert message.status == "pending"
                 assert (

@@ -104,7 +104,7 @@ def receiver() -> Iterator[Receiver]:
 def send(sandbox: SandboxHandle, to: str = TO, key: str | None = None) -> str:
     client = sandbox.client(key, requests_per_minute=None)
     with client:
-        return client.send_message(from_phone_id=SEED.phone_id, to=to, content="hi").id
+        return client.send_message(from_phone=SEED.phone_id, to=to, content="hi").id
 
 
 def test_deliveries_are_signed_with_the_documented_payloads(

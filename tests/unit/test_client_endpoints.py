@@ -40,7 +40,7 @@ OFFLINE_PHONE = {
 def test_send_message_posts_the_documented_body(api: Api) -> None:
     message = api.call(
         "send_message",
-        from_phone_id="507f1f77bcf86cd799439011",
+        from_phone="507f1f77bcf86cd799439011",
         to="+15557654321",
         content="Hello",
         idempotency_key="order-7784",
@@ -63,7 +63,7 @@ def test_send_message_posts_the_documented_body(api: Api) -> None:
 
 
 def test_send_without_key_gets_a_generated_one(api: Api) -> None:
-    api.call("send_message", from_phone_id="p1", to="+15557654321", content="Hi")
+    api.call("send_message", from_phone="p1", to="+15557654321", content="Hi")
     key = json.loads(api.requests[0].content)["idempotencyKey"]
     assert key.startswith("cm-")
     assert len(key) <= 64
@@ -72,7 +72,7 @@ def test_send_without_key_gets_a_generated_one(api: Api) -> None:
 def test_media_only_send_omits_content(api: Api) -> None:
     api.call(
         "send_message",
-        from_phone_id="p1",
+        from_phone="p1",
         to="+15557654321",
         media_urls=["https://cdn.example.com/a.png"],
     )

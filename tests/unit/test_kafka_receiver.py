@@ -211,10 +211,6 @@ async def test_the_previous_secret_still_verifies_while_rotating(receiver: Recei
     [
         (b"not json at all", "invalid_payload"),
         (b'{"event": "message.sent"}', "invalid_payload"),
-        (
-            b'{"event": "message.sent", "timestamp": "2026-02-06T14:20:00Z", "data": {}}',
-            "invalid_payload",
-        ),
     ],
 )
 async def test_signed_but_malformed_bodies_get_400(

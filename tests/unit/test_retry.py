@@ -23,7 +23,7 @@ from chatmaid import (
 
 from .conftest import MESSAGE, Api, envelope, error
 
-SEND = {"from_phone_id": "p1", "to": "+15557654321", "content": "Hi"}
+SEND = {"from_phone": "p1", "to": "+15557654321", "content": "Hi"}
 
 
 def rate_limited(retry_after: float | None = None, header: str | None = None) -> httpx.Response:

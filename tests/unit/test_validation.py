@@ -28,7 +28,7 @@ def test_every_problem_is_listed_at_once(api: Api) -> None:
     with pytest.raises(ChatmaidValidationError) as caught:
         api.call(
             "send_message",
-            from_phone_id="p1",
+            from_phone="p1",
             to="555-1234",
             content="x" * 4097,
             media_urls=["http://insecure.example.com/a.png", "ftp://x"],
@@ -59,5 +59,5 @@ def test_content_at_the_limit_is_fine() -> None:
 
 
 def test_a_missing_sender_is_reported(api: Api) -> None:
-    with pytest.raises(ChatmaidValidationError, match="fromPhoneId"):
-        api.call("send_message", from_phone_id=" ", to="+15557654321", content="hi")
+    with pytest.raises(ChatmaidValidationError, match="from_phone"):
+        api.call("send_message", from_phone=" ", to="+15557654321", content="hi")

@@ -2,7 +2,7 @@
 
 >>> with run_sandbox(live_delay=0.2) as sandbox:  # doctest: +SKIP
 ...     client = sandbox.client()
-...     client.send_message(from_phone_id=sandbox.phone_id, to="+15557654321", content="Hi")
+...     client.send_message(from_phone=sandbox.phone_id, to="+15557654321", content="Hi")
 """
 
 from __future__ import annotations

@@ -22,7 +22,6 @@ from airflow.providers.common.compat.connection import (
     get_async_extra_dejson,
 )
 from airflow.sdk import BaseHook, Connection
-from typing_extensions import Unpack
 
 from chatmaid import (
     AsyncChatmaidClient,
@@ -31,7 +30,6 @@ from chatmaid import (
     ChatmaidError,
     ClientOptions,
     Message,
-    WaitOptions,
     WebhookEvent,
     is_e164,
     webhooks,
@@ -156,7 +154,7 @@ class ChatmaidHook(BaseHook):
         ``None`` for the account's first connected phone)."""
         phone_id = _phone_id(from_phone) or self.client.resolve_sender(from_phone).id
         return self.client.send_message(
-            from_phone_id=phone_id,
+            from_phone=phone_id,
             to=to,
             content=content,
             media_urls=media_urls,
@@ -167,9 +165,21 @@ class ChatmaidHook(BaseHook):
         """One message, with its current status."""
         return self.client.get_message(message_id)
 
-    def wait_for_terminal(self, message_id: str, **options: Unpack[WaitOptions]) -> Message:
-        """Poll until the message is terminal (``WaitOptions``: timeout, poll_interval, ...)."""
-        return self.client.wait_for_terminal(message_id, **options)
+    def wait_for_terminal(
+        self,
+        message_id: str,
+        *,
+        timeout: float = 300.0,
+        poll_interval: float = 2.0,
+        max_poll_interval: float = 30.0,
+    ) -> Message:
+        """Poll until the message is terminal (the core's ``wait_for_terminal``)."""
+        return self.client.wait_for_terminal(
+            message_id,
+            timeout=timeout,
+            poll_interval=poll_interval,
+            max_poll_interval=max_poll_interval,
+        )
 
     def verify_webhook(self, raw_body: bytes | str, signature: str | None) -> WebhookEvent:
         """Verify a webhook delivery with the connection's ``webhook_secret`` and parse it."""
@@ -216,7 +226,7 @@ class ChatmaidHook(BaseHook):
         """``send_message`` on a borrowed async client."""
         phone_id = _phone_id(from_phone) or (await client.resolve_sender(from_phone)).id
         return await client.send_message(
-            from_phone_id=phone_id,
+            from_phone=phone_id,
             to=to,
             content=content,
             media_urls=media_urls,

@@ -34,7 +34,7 @@ def first_event(trigger: ChatmaidMessageTrigger) -> dict[str, Any]:
 
 def live_message(sandbox: SandboxHandle, to: str = TO) -> str:
     with sandbox.client(sandbox.live_key, requests_per_minute=None) as client:
-        return client.send_message(from_phone_id=sandbox.phone_id, to=to, content="hi").id
+        return client.send_message(from_phone=sandbox.phone_id, to=to, content="hi").id
 
 
 def polls(sandbox: SandboxHandle) -> int:
