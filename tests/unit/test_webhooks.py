@@ -9,6 +9,7 @@ import json
 import pytest
 
 from chatmaid import (
+    InboundMessageEvent,
     InvalidWebhookPayloadError,
     MalformedSignatureError,
     MessageEvent,
@@ -143,3 +144,107 @@ def test_the_secret_never_appears_in_errors() -> None:
     with pytest.raises(SignatureMismatchError) as caught:
         verify(BODY, f"t={NOW},v1={'a' * 64}", SECRET, now=NOW)
     assert SECRET not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=²,v1=" + "a" * 64,  # a superscript digit: str.isdigit() says yes
+        "t=" + "9" * 400 + ",v1=" + "a" * 64,
+        "t=" + "9" * 5000 + ",v1=" + "a" * 64,
+        f"t={NOW},v1=" + "é" * 64,
+        f"t={NOW},v1=" + "a" * 63,
+        f"t={NOW},t={NOW},v1=" + "a" * 64,
+        f"t={NOW},,v1=" + "a" * 64,
+        "=,=",
+        f"t={NOW},v1=",
+        "t=-5,v1=" + "a" * 64,
+    ],
+)
+def test_any_malformed_header_raises_only_a_named_verification_error(header: str) -> None:
+    with pytest.raises(MalformedSignatureError):
+        verify(BODY, header, SECRET, now=NOW)
+
+
+def test_verified_events_keep_the_body_and_json_exactly_as_received() -> None:
+    raw = b'{"event":"message.sent","timestamp":"2026-02-06T14:20:00Z","data":{"messageId":"m1","status":"sent","extra":{"a":[1,2.50]}}}'  # noqa: E501
+    event = verify(raw, sign(raw, SECRET, timestamp=NOW), SECRET, now=NOW)
+    assert isinstance(event, MessageEvent)
+    assert event.raw_body == raw
+    assert event.payload["data"] == {"messageId": "m1", "status": "sent", "extra": {"a": [1, 2.5]}}
+    assert "sentAt" not in event.payload["data"]
+
+
+@pytest.mark.parametrize(
+    ("body", "model"),
+    [
+        (
+            {
+                "event": "message.delivered",
+                "timestamp": "2026-02-06T14:20:00.000Z",
+                "data": {
+                    "messageId": "m1",
+                    "status": "delivered",
+                    "deliveredAt": "2026-02-06T14:20:00.000Z",
+                },
+            },
+            MessageEvent,
+        ),
+        (
+            {
+                "event": "message.received",
+                "timestamp": "2026-02-06T14:20:00.000Z",
+                "data": {
+                    "messageId": "in_1",
+                    "from": "+15557654321",
+                    "to": "+15551234567",
+                    "content": "yes",
+                    "type": "text",
+                },
+            },
+            InboundMessageEvent,
+        ),
+        (
+            {
+                "event": "phone.disconnected",
+                "timestamp": "2026-02-06T14:20:00.000Z",
+                "data": {
+                    "phoneId": "p1",
+                    "phoneNumber": "+15551234567",
+                    "displayName": None,
+                    "status": "disconnected",
+                },
+            },
+            PhoneEvent,
+        ),
+        (
+            {
+                "event": "message.sent",
+                "timestamp": "2026-02-06T14:20:00.000Z",
+                "data": {"weird": True},
+            },
+            WebhookEvent,
+        ),
+    ],
+)
+def test_live_api_shapes_parse_and_unknown_shapes_are_kept(
+    body: dict[str, object], model: type[WebhookEvent]
+) -> None:
+    raw = json.dumps(body)
+    event = verify(raw, sign(raw, SECRET, timestamp=NOW), SECRET, now=NOW)
+    assert type(event) is model
+    assert event.payload == body
+
+
+def test_sdk_shaped_phone_events_name_their_phone() -> None:
+    raw = json.dumps(
+        {
+            "event": "phone.connected",
+            "timestamp": "2026-02-06T14:20:00.000Z",
+            "data": {"phoneId": "p9", "status": "connected"},
+        }
+    )
+    event = verify(raw, sign(raw, SECRET, timestamp=NOW), SECRET, now=NOW)
+    assert isinstance(event, PhoneEvent)
+    assert event.data.phone == "p9"
+    assert event.data.status == "connected"
