@@ -9,7 +9,7 @@ client and the local twin share one definition of the contract.
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PrivateAttr, field_validator
 from pydantic.alias_generators import to_camel
@@ -25,8 +25,6 @@ def format_timestamp(value: datetime) -> str:
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
 
-Environment = Literal["test", "live"]
-UsagePeriod = Literal["day", "week", "month"]
 
 
 class MessageStatus:
