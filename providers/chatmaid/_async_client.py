@@ -11,10 +11,16 @@ from typing import TypeVar
 import httpx
 
 from ._base_client import BaseClient
-from ._config import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT, build_config
+from ._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_TIMEOUT,
+    build_config,
+)
 from ._flow import Flow, run_async
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
 from ._observers import Observer
+from ._pool import Shards
 from ._ratelimit import Clock, TokenBucket
 from ._retry import RetryPolicy
 
@@ -37,7 +43,8 @@ class AsyncChatmaidClient(BaseClient):
     (``None``: off) unless you pass a ``rate_limiter`` of your own; ``retry`` is a full
     ``RetryPolicy``. ``observers`` receive ``ClientEvent``s; ``idempotency_namespace``
     scopes derived keys to a deployment; ``strict_numbers`` adds the possible-number
-    check to E.164 validation. ``transport``, ``sleep`` and ``clock`` serve tests.
+    check to E.164 validation. ``max_connections`` (default 100) is split over small
+    pools (see ``_pool``). ``transport``, ``sleep`` and ``clock`` serve tests.
     """
 
     def __init__(
@@ -54,6 +61,7 @@ class AsyncChatmaidClient(BaseClient):
         observers: Sequence[Observer] = (),
         idempotency_namespace: str | None = None,
         strict_numbers: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
         clock: Clock = time.monotonic,
@@ -74,11 +82,22 @@ class AsyncChatmaidClient(BaseClient):
                 clock=clock,
             )
         )
-        self._http = httpx.AsyncClient(timeout=self.config.timeout, transport=transport)
+        self._pools = Shards.build(
+            lambda limits: httpx.AsyncClient(
+                timeout=self.config.timeout,
+                transport=transport,
+                limits=limits or httpx.Limits(max_connections=max_connections),
+            ),
+            max_connections=max_connections,
+            custom=transport is not None,
+        )
         self._sleep = sleep
 
     async def _run(self, flow: Flow[T]) -> T:
-        return await run_async(flow, self._http.send, self._sleep)
+        return await run_async(flow, self._send, self._sleep)
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        return await self._pools.next().send(request)
 
     async def send_message(
         self,
@@ -210,8 +229,14 @@ class AsyncChatmaidClient(BaseClient):
         return await self._run(flow)
 
     async def aclose(self) -> None:
-        """Close the connection pool."""
-        await self._http.aclose()
+        """Close the connection pools."""
+        for pool in self._pools.pools:
+            await pool.aclose()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once ``aclose()`` was called."""
+        return all(pool.is_closed for pool in self._pools.pools)
 
     async def __aenter__(self) -> AsyncChatmaidClient:
         return self

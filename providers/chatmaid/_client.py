@@ -10,10 +10,16 @@ from typing import TypeVar
 import httpx
 
 from ._base_client import BaseClient
-from ._config import DEFAULT_REQUESTS_PER_MINUTE, DEFAULT_TIMEOUT, build_config
+from ._config import (
+    DEFAULT_MAX_CONNECTIONS,
+    DEFAULT_REQUESTS_PER_MINUTE,
+    DEFAULT_TIMEOUT,
+    build_config,
+)
 from ._flow import Flow, run_sync
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
 from ._observers import Observer
+from ._pool import Shards
 from ._ratelimit import Clock, TokenBucket
 from ._retry import RetryPolicy
 
@@ -36,7 +42,8 @@ class ChatmaidClient(BaseClient):
     (``None``: off) unless you pass a ``rate_limiter`` of your own; ``retry`` is a full
     ``RetryPolicy``. ``observers`` receive ``ClientEvent``s; ``idempotency_namespace``
     scopes derived keys to a deployment; ``strict_numbers`` adds the possible-number
-    check to E.164 validation. ``transport``, ``sleep`` and ``clock`` serve tests.
+    check to E.164 validation. ``max_connections`` (default 100) is split over small
+    pools (see ``_pool``). ``transport``, ``sleep`` and ``clock`` serve tests.
     """
 
     def __init__(
@@ -53,6 +60,7 @@ class ChatmaidClient(BaseClient):
         observers: Sequence[Observer] = (),
         idempotency_namespace: str | None = None,
         strict_numbers: bool = False,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], object] = time.sleep,
         clock: Clock = time.monotonic,
@@ -73,11 +81,22 @@ class ChatmaidClient(BaseClient):
                 clock=clock,
             )
         )
-        self._http = httpx.Client(timeout=self.config.timeout, transport=transport)
+        self._pools = Shards.build(
+            lambda limits: httpx.Client(
+                timeout=self.config.timeout,
+                transport=transport,
+                limits=limits or httpx.Limits(max_connections=max_connections),
+            ),
+            max_connections=max_connections,
+            custom=transport is not None,
+        )
         self._sleep = sleep
 
     def _run(self, flow: Flow[T]) -> T:
-        return run_sync(flow, self._http.send, self._sleep)
+        return run_sync(flow, self._send, self._sleep)
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        return self._pools.next().send(request)
 
     def send_message(
         self,
@@ -206,8 +225,14 @@ class ChatmaidClient(BaseClient):
         return self._run(flow)
 
     def close(self) -> None:
-        """Close the connection pool."""
-        self._http.close()
+        """Close the connection pools."""
+        for pool in self._pools.pools:
+            pool.close()
+
+    @property
+    def is_closed(self) -> bool:
+        """True once ``close()`` was called."""
+        return all(pool.is_closed for pool in self._pools.pools)
 
     def __enter__(self) -> ChatmaidClient:
         return self

@@ -21,6 +21,7 @@ from .idempotency import check_namespace
 DEFAULT_BASE_URL = "https://developers-api.chatmaid.net"
 DEFAULT_TIMEOUT = 10.0
 DEFAULT_REQUESTS_PER_MINUTE = 100.0
+DEFAULT_MAX_CONNECTIONS = 100
 USER_AGENT = f"chatmaid-connectors/{__version__} python-httpx/{httpx.__version__}"
 
 
@@ -39,6 +40,7 @@ class ClientOptions(TypedDict, total=False):
     observers: Sequence[Observer]
     idempotency_namespace: str | None
     strict_numbers: bool
+    max_connections: int
 
 
 @dataclass(frozen=True)

@@ -251,8 +251,8 @@ def test_borrowers_on_one_loop_share_one_client_closed_by_the_last() -> None:
             async with pool.borrow(other) as third:
                 assert first is second
                 assert third is not first
-            assert not first._http.is_closed
-        assert first._http.is_closed
+            assert not first.is_closed
+        assert first.is_closed
         async with pool.borrow(one) as fresh:
             assert fresh is not first
 

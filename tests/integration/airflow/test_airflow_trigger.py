@@ -157,7 +157,7 @@ def test_concurrent_triggers_share_one_client_and_poll_lightly(
 
     assert [e["message"]["status"] for e in events] == ["sent"] * 40
     assert len(created) == 1
-    assert created[0]._http.is_closed
+    assert created[0].is_closed
     assert polls(chatmaid_sandbox) <= 40 * 4  # at most 4 polls for a 0.5 s settle
 
 

@@ -1,0 +1,54 @@
+"""The clients' connection pools: several small httpx pools instead of one large one.
+
+httpcore's pool checks every pooled connection when a request starts and when one
+ends, so its cost per request grows with its size: one pool of 32 busy connections
+spends most of a send's CPU there. ``Shards`` keeps ``max_connections`` split over pools
+of at most ``CONNECTIONS_PER_SHARD`` and hands requests to them in turn, which keeps
+that cost flat however many connections the caller wants.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterator, Sequence
+from typing import Generic, TypeVar
+
+import httpx
+
+#: Connections per httpx pool; measured best on the bridge's send path (benchmarks/).
+CONNECTIONS_PER_SHARD = 4
+
+PoolT = TypeVar("PoolT", httpx.Client, httpx.AsyncClient)
+
+
+def shard_limits(max_connections: int) -> list[httpx.Limits]:
+    """The limits of each pool that together hold ``max_connections``."""
+    if not isinstance(max_connections, int) or max_connections < 1:
+        raise ValueError(f"max_connections must be a positive integer, got {max_connections!r}")
+    shards = math.ceil(max_connections / CONNECTIONS_PER_SHARD)
+    base, extra = divmod(max_connections, shards)
+    sizes = [base + (1 if index < extra else 0) for index in range(shards)]
+    return [httpx.Limits(max_connections=n, max_keepalive_connections=n) for n in sizes]
+
+
+class Shards(Generic[PoolT]):
+    """Pools used in turn; round-robin keeps their loads even."""
+
+    def __init__(self, pools: Sequence[PoolT]) -> None:
+        self.pools: tuple[PoolT, ...] = tuple(pools)
+        # next() on a cycle is atomic under the GIL: threads may share it.
+        self._turn: Iterator[PoolT] = itertools.cycle(self.pools)
+
+    @classmethod
+    def build(
+        cls, factory: Callable[[httpx.Limits | None], PoolT], *, max_connections: int, custom: bool
+    ) -> Shards[PoolT]:
+        """One pool per shard; a single one when the caller brings its own transport."""
+        if custom:
+            return cls([factory(None)])
+        return cls([factory(limits) for limits in shard_limits(max_connections)])
+
+    def next(self) -> PoolT:
+        """The pool for the next request."""
+        return next(self._turn)

@@ -1,0 +1,40 @@
+"""Connections are split over small pools (httpcore's per-request work grows with a pool)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from chatmaid import AsyncChatmaidClient, ChatmaidClient
+from chatmaid._pool import CONNECTIONS_PER_SHARD, Shards, shard_limits
+
+from .conftest import TEST_KEY
+
+
+@pytest.mark.parametrize(("total", "sizes"), [(1, [1]), (4, [4]), (5, [3, 2]), (32, [4] * 8)])
+def test_shards_hold_exactly_the_connections_asked_for(total: int, sizes: list[int]) -> None:
+    limits = shard_limits(total)
+    assert [lim.max_connections for lim in limits] == sizes
+    assert all((lim.max_connections or 0) <= CONNECTIONS_PER_SHARD for lim in limits)
+    assert sum(lim.max_keepalive_connections or 0 for lim in limits) == total
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5])
+def test_bad_connection_counts_are_refused(bad: int) -> None:
+    with pytest.raises(ValueError, match="max_connections must be a positive integer"):
+        shard_limits(bad)
+
+
+def test_requests_go_to_the_pools_in_turn() -> None:
+    shards = Shards(["a", "b", "c"])  # type: ignore[type-var]
+    assert [shards.next() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+
+
+@pytest.mark.parametrize("client_class", [ChatmaidClient, AsyncChatmaidClient])
+def test_clients_shard_unless_given_a_transport(client_class: type) -> None:
+    sharded = client_class(TEST_KEY, max_connections=32)
+    assert len(sharded._pools.pools) == 8
+    custom = client_class(
+        TEST_KEY, max_connections=32, transport=httpx.MockTransport(lambda _r: httpx.Response(200))
+    )
+    assert len(custom._pools.pools) == 1
