@@ -26,7 +26,6 @@ def format_timestamp(value: datetime) -> str:
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]
 
 
-
 class MessageStatus:
     """Message statuses the docs name. Others (``delivered``, ``read``...) may appear."""
 
