@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from .._models import WEBHOOK_EVENT_TYPES
-
-#: The webhook events the API documents (Webhooks page).
-WEBHOOK_EVENTS = frozenset(WEBHOOK_EVENT_TYPES)
+#: The webhook events the API documents (Webhooks page), read from the docs, not the client.
+WEBHOOK_EVENTS = frozenset(
+    {"message.sent", "message.failed", "phone.connected", "phone.disconnected"}
+)
 
 
 @dataclass(frozen=True)
