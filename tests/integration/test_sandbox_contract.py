@@ -25,6 +25,7 @@ from chatmaid import (
     ChatmaidClient,
     ChatmaidTransportError,
     ChatmaidValidationError,
+    IdempotencyConflictError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -38,6 +39,8 @@ from chatmaid.sandbox.server import SandboxHandle
 pytestmark = pytest.mark.integration
 
 FAST_RETRIES = RetryPolicy(backoff_base=0.01, backoff_max=0.05)
+#: No retry at all, 429s included (they do not count against ``max_retries``).
+NO_RETRIES = RetryPolicy(max_attempts=1, max_rate_limit_waits=0)
 TO = "+15557654321"
 
 
@@ -502,7 +505,7 @@ def test_429_per_key_rate_limit(
     make_client: ClientFactory, chatmaid_sandbox: SandboxHandle
 ) -> None:
     limited = chatmaid_sandbox.admin.create_api_key(rate_limit=3)["key"]
-    client = make_client(limited, max_retries=0)
+    client = make_client(limited, retry=NO_RETRIES)
     for _ in range(3):
         client.get_account()
     with pytest.raises(RateLimitedError) as error:
@@ -537,12 +540,18 @@ def test_idempotency_key_reuse_returns_the_original(
         from_phone=SEED.phone_id, to=TO, content="first", idempotency_key="order-1"
     )
     again = client.send_message(
-        from_phone=SEED.disconnected_phone_id,
-        to="+15550000000",
-        content="a different body",
-        idempotency_key="order-1",
+        from_phone=SEED.phone_id, to=TO, content="first", idempotency_key="order-1"
     )
     assert again == first
+    # Another body under the same key: the client refuses the original as a success.
+    with pytest.raises(IdempotencyConflictError) as conflict:
+        client.send_message(
+            from_phone=SEED.disconnected_phone_id,
+            to="+15550000000",
+            content="a different body",
+            idempotency_key="order-1",
+        )
+    assert conflict.value.message == first
     body = {"fromPhoneId": SEED.phone_id, "to": TO, "content": "third", "idempotencyKey": "order-1"}
     response = raw(chatmaid_sandbox, "POST", "/v1/messages/send", SEED.test_key, json=body)
     assert response.status_code == 201
@@ -570,12 +579,12 @@ def test_concurrent_sends_with_one_key_create_one_message(
 ) -> None:
     calls = [
         {
-            "from_phone_id": SEED.phone_id,
+            "from_phone": SEED.phone_id,
             "to": TO,
-            "content": f"race {i}",
+            "content": "race",
             "idempotency_key": "race",
         }
-        for i in range(20)
+        for _ in range(20)
     ]
     results = make_client().gather("send_message", calls)
     assert len({m.id for m in results}) == 1
@@ -722,7 +731,7 @@ def test_fault_forced_429_window(
 ) -> None:
     chatmaid_sandbox.admin.force_rate_limit(1.0, retry_after=1)
     with pytest.raises(RateLimitedError) as error:
-        make_client(max_retries=0).get_account()
+        make_client(retry=NO_RETRIES).get_account()
     assert error.value.retry_after == 1
     started = time.monotonic()
     account = make_client().get_account()  # waits retryAfter, then succeeds
