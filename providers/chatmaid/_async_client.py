@@ -82,11 +82,13 @@ class AsyncChatmaidClient(BaseClient):
                 clock=clock,
             )
         )
+        tls = httpx.create_ssl_context()  # one for every pool: making one costs ~30 ms
         self._pools = Shards.build(
             lambda limits: httpx.AsyncClient(
                 timeout=self.config.timeout,
                 transport=transport,
                 limits=limits or httpx.Limits(max_connections=max_connections),
+                verify=tls,
             ),
             max_connections=max_connections,
             custom=transport is not None,

@@ -38,3 +38,12 @@ def test_clients_shard_unless_given_a_transport(client_class: type) -> None:
         TEST_KEY, max_connections=32, transport=httpx.MockTransport(lambda _r: httpx.Response(200))
     )
     assert len(custom._pools.pools) == 1
+
+
+@pytest.mark.parametrize("client_class", [ChatmaidClient, AsyncChatmaidClient])
+def test_the_pools_share_one_tls_context(client_class: type) -> None:
+    # Making a TLS context costs ~30 ms: 25 pools must not make 25 of them.
+    client = client_class(TEST_KEY)
+    contexts = {id(pool._transport._pool._ssl_context) for pool in client._pools.pools}
+    assert len(client._pools.pools) == 25
+    assert len(contexts) == 1
