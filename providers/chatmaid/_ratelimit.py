@@ -21,17 +21,32 @@ class TokenBucket:
     def __init__(
         self, per_minute: float, *, burst: int | None = None, clock: Clock = time.monotonic
     ) -> None:
-        if per_minute <= 0:
-            raise ValueError(f"per_minute must be positive, got {per_minute}")
-        self.per_minute = per_minute
-        self.burst = burst if burst is not None else max(1, int(per_minute // 10))
-        if self.burst < 1:
-            raise ValueError(f"burst must be at least 1, got {self.burst}")
-        self._interval = 60.0 / per_minute
-        self._tolerance = (self.burst - 1) * self._interval
         self._clock = clock
         self._theoretical_arrival = clock()
         self._lock = threading.Lock()
+        self._fixed_burst = burst
+        self.per_minute = per_minute
+        self.burst = 1
+        self._interval = self._tolerance = 0.0
+        self.set_rate(per_minute)
+
+    def set_rate(self, per_minute: float) -> None:
+        """Change the rate from now on (e.g. a process's share of a key after a rebalance).
+
+        Slots already booked stay booked; the burst follows the rate unless it was fixed.
+        """
+        if per_minute <= 0:
+            raise ValueError(f"per_minute must be positive, got {per_minute}")
+        burst = (
+            self._fixed_burst if self._fixed_burst is not None else max(1, int(per_minute // 10))
+        )
+        if burst < 1:
+            raise ValueError(f"burst must be at least 1, got {burst}")
+        with self._lock:
+            self.per_minute = per_minute
+            self.burst = burst
+            self._interval = 60.0 / per_minute
+            self._tolerance = (burst - 1) * self._interval
 
     def reserve(self) -> float:
         """Book one request; return the seconds to wait before sending it (0 if none)."""

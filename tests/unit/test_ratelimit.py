@@ -96,3 +96,22 @@ def test_bucket_rejects_nonsense() -> None:
         TokenBucket(0)
     with pytest.raises(ValueError, match="burst"):
         TokenBucket(60, burst=0)
+
+
+def test_the_rate_can_change_while_in_use() -> None:
+    now = [0.0]
+    bucket = TokenBucket(60, burst=1, clock=lambda: now[0])
+    assert bucket.reserve() == 0.0
+    assert bucket.reserve() == pytest.approx(1.0)  # 60/min: one a second
+    bucket.set_rate(600)  # this process now owns ten times the share
+    now[0] = 1.0
+    assert bucket.reserve() == pytest.approx(1.0)  # the slot booked before stays booked
+    assert bucket.reserve() == pytest.approx(1.1)  # then one every 0.1 s
+    assert (bucket.per_minute, bucket.burst) == (600, 1)
+
+
+def test_a_bad_new_rate_is_refused() -> None:
+    bucket = TokenBucket(60)
+    with pytest.raises(ValueError, match="per_minute must be positive"):
+        bucket.set_rate(0)
+    assert bucket.per_minute == 60
