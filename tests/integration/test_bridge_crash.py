@@ -30,7 +30,8 @@ def test_kill_9_during_1000_events_loses_nothing_and_sends_nothing_twice(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    sandbox.admin.update_settings(rate_limit=0)
+    # The delivery-id header is an undocumented extra, turned on explicitly.
+    sandbox.admin.update_settings(rate_limit=0, delivery_id_header=True)
     # The receiver is its own process and keeps running: webhooks never miss it.
     receiver = BridgeProcess(
         "receive", topics.flags("receive"), sandbox=sandbox, log_dir=tmp_path, name="receiver"

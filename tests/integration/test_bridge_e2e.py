@@ -36,7 +36,8 @@ def test_every_event_gets_its_accepted_record_and_final_outcome(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    sandbox.admin.update_settings(rate_limit=0)
+    # The delivery-id header is an undocumented extra, turned on explicitly.
+    sandbox.admin.update_settings(rate_limit=0, delivery_id_header=True)
     bridge = BridgeProcess(
         "run", [*topics.flags(), "--requests-per-minute", "0"], sandbox=sandbox, log_dir=tmp_path
     )
@@ -76,7 +77,7 @@ def test_every_event_gets_its_accepted_record_and_final_outcome(
         assert final["source"] == "webhook"
         assert final["idempotencyKey"] == accepted["idempotencyKey"]
         if index in failing:
-            assert final["errorCode"] == "RECIPIENT_NOT_ON_WHATSAPP"
+            assert final["errorCode"] == "INVALID_RECIPIENT"
     assert "<none>" not in grouped  # every webhook found its eventId
 
     messages = bridge_messages(sandbox.admin)

@@ -27,7 +27,8 @@ def test_a_429_window_and_5xx_answers_delay_but_lose_nothing(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    sandbox.admin.update_settings(rate_limit=0)
+    # The Retry-After header is an undocumented extra, turned on explicitly.
+    sandbox.admin.update_settings(rate_limit=0, retry_after_header=True)
     send = "/v1/messages/send"
     sandbox.admin.inject_latency(0.02, path=send)
     sandbox.admin.inject_errors(0.3, status=503, path=send)

@@ -16,15 +16,22 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from .._keys import KEY_PREFIXES
-from .._validation import is_e164
 from .faults import Fault, FaultKind
-from .options import WEBHOOK_EVENTS, Settings, WebhookConfig
+from .options import KNOWN_WEBHOOK_EVENTS, Settings, WebhookConfig
 from .responses import ApiError, ok
 from .runtime import Sandbox
 from .seed import ALL_SCOPES
-from .state import ApiKeyRecord, PhoneRecord, WebhookEndpoint, new_id, utcnow
+from .state import (
+    ApiKeyRecord,
+    InboundRecord,
+    PhoneRecord,
+    WebhookEndpoint,
+    new_id,
+    utcnow,
+    webhook_event,
+)
 from .validation import json_object
+from .wire import KEY_PREFIXES, is_e164, iso
 
 InputT = TypeVar("InputT", bound="_Input")
 T = TypeVar("T")
@@ -48,6 +55,9 @@ def admin_routes() -> list[Route]:
         Route("/webhooks", add_webhook, methods=["POST"]),
         Route("/webhooks/{id}", remove_webhook, methods=["DELETE"]),
         Route("/messages", list_all_messages),
+        Route("/inbound", list_inbound),
+        Route("/inbound", simulate_inbound, methods=["POST"]),
+        Route("/outgoing", simulate_outgoing, methods=["POST"]),
         Route("/deliveries", list_deliveries),
         Route("/requests", request_counts),
         Route("/faults", list_faults),
@@ -102,7 +112,7 @@ class NewWebhook(_Input):
 
     url: str
     secret: str
-    events: list[str] = Field(default_factory=lambda: sorted(WEBHOOK_EVENTS))
+    events: list[str] = Field(default_factory=lambda: sorted(KNOWN_WEBHOOK_EVENTS))
 
 
 class SettingsChanges(_Input):
@@ -112,6 +122,33 @@ class SettingsChanges(_Input):
     live_delay: float | None = Field(default=None, ge=0)
     time_scale: float | None = Field(default=None, gt=0)
     webhook_timeout: float | None = Field(default=None, gt=0)
+    profile: Literal["docs", "live"] | None = None
+    retry_after_header: bool | None = None
+    delivery_id_header: bool | None = None
+    keep_signature_on_retry: bool | None = None
+
+
+_MESSAGE_TYPES = Literal[
+    "text", "image", "video", "audio", "document", "sticker", "location", "contact", "other"
+]
+
+
+class NewInbound(_Input):
+    """``POST /_sandbox/inbound``: a reply someone sent to one of the account's phones."""
+
+    sender: str = Field(alias="from")
+    to: str | None = None
+    content: str | None = "Hello from the sandbox"
+    type: _MESSAGE_TYPES = "text"
+
+
+class NewOutgoing(_Input):
+    """``POST /_sandbox/outgoing``: a message typed on the phone itself, not sent by API."""
+
+    sender: str | None = Field(default=None, alias="from")
+    to: str
+    content: str | None = "Sent from the phone"
+    type: _MESSAGE_TYPES = "text"
 
 
 class NewFault(_Input):
@@ -223,7 +260,8 @@ async def set_phone_connection(request: Request) -> Response:
     if phone is None:
         raise ApiError(404, f"Phone {request.path_params['id']} not found")
     if phone.set_connected(spec.connected, utcnow()):
-        sandbox.webhooks.emit(f"phone.{phone.connection_status}", phone.event)
+        live = sandbox.state.settings.live
+        sandbox.webhooks.emit(f"phone.{phone.connection_status}", lambda: phone.event(live=live))
     return ok(phone.to_api())
 
 
@@ -232,7 +270,7 @@ async def set_subscription(request: Request) -> Response:
     spec = await _parse(request, Subscription)
     state = _sandbox(request).state
     state.account.subscription_status = spec.status
-    return ok(state.account_to_api())
+    return ok(state.account_to_api(environment="test"))
 
 
 # -- webhooks -----------------------------------------------------------------------
@@ -265,6 +303,58 @@ async def remove_webhook(request: Request) -> Response:
 async def list_all_messages(request: Request) -> Response:
     """Every message of both environments, oldest first, with internal fields."""
     return ok([m.to_admin() for m in _sandbox(request).state.messages.values()])
+
+
+async def list_inbound(request: Request) -> Response:
+    """Every simulated inbound message, oldest first (the SDK's ``InboundMessage``)."""
+    return ok([m.to_admin() for m in _sandbox(request).state.inbound])
+
+
+async def simulate_inbound(request: Request) -> Response:
+    """Store an inbound reply and emit ``message.received`` (sent in the ``live`` profile).
+
+    ``to`` is one of the account's phones (ID or number; default: the first).
+    """
+    spec = await _parse(request, NewInbound)
+    sandbox = _sandbox(request)
+    _require_e164(spec.sender, "from")
+    phone = _account_phone(sandbox, spec.to, "to")
+    record = InboundRecord(new_id("in_"), spec.sender, phone.phone_number, spec.content,
+                           spec.type, utcnow())  # fmt: skip
+    sandbox.state.inbound.append(record)
+    if sandbox.state.settings.live:
+        sandbox.webhooks.emit("message.received", record.event)
+    return ok(record.to_admin(), 201)
+
+
+async def simulate_outgoing(request: Request) -> Response:
+    """Emit ``message.outgoing`` for a message typed on a phone (``live`` profile only)."""
+    spec = await _parse(request, NewOutgoing)
+    sandbox = _sandbox(request)
+    if not sandbox.state.settings.live:
+        raise ApiError(400, "message.outgoing exists only in the live profile: "
+                            "PATCH /_sandbox/settings {\"profile\": \"live\"} first")  # fmt: skip
+    _require_e164(spec.to, "to")
+    phone = _account_phone(sandbox, spec.sender, "from")
+    event = webhook_event("message.outgoing", {
+        "from": phone.phone_number, "to": spec.to, "content": spec.content, "type": spec.type,
+        "isGroup": False, "groupId": None, "source": "manual", "sentAt": iso(utcnow()),
+    })  # fmt: skip
+    sandbox.webhooks.emit("message.outgoing", lambda: event)
+    return ok(event, 201)
+
+
+def _require_e164(value: str, field: str) -> None:
+    if not is_e164(value):
+        raise ApiError(400, f"{field} must be an E.164 number such as +15557654321 (got {value!r})")
+
+
+def _account_phone(sandbox: Sandbox, ref: str | None, field: str) -> PhoneRecord:
+    phones = sandbox.state.phones
+    phone = next(iter(phones.values()), None) if ref is None else sandbox.state.find_phone(ref)
+    if phone is None:
+        raise ApiError(400, f"{field} must be a phone of the account (ID or number; got {ref!r})")
+    return phone
 
 
 async def list_deliveries(request: Request) -> Response:

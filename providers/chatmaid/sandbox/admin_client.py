@@ -53,7 +53,7 @@ class Admin:
         self._call("POST", "/reset")
 
     def settings(self) -> dict[str, Any]:
-        """``rateLimit``, ``liveDelay``, ``timeScale``, ``webhookTimeout``."""
+        """``rateLimit``, ``liveDelay``, ``timeScale``, ``webhookTimeout``, ``profile``..."""
         return self._one("GET", "/settings")
 
     def update_settings(
@@ -63,13 +63,21 @@ class Admin:
         live_delay: float | None = None,
         time_scale: float | None = None,
         webhook_timeout: float | None = None,
+        profile: str | None = None,
+        retry_after_header: bool | None = None,
+        delivery_id_header: bool | None = None,
+        keep_signature_on_retry: bool | None = None,
     ) -> dict[str, Any]:
-        """Change the given settings until the next reset."""
+        """Change the given settings until the next reset (``Settings`` says what each does)."""
         changes = {
             "rateLimit": rate_limit,
             "liveDelay": live_delay,
             "timeScale": time_scale,
             "webhookTimeout": webhook_timeout,
+            "profile": profile,
+            "retryAfterHeader": retry_after_header,
+            "deliveryIdHeader": delivery_id_header,
+            "keepSignatureOnRetry": keep_signature_on_retry,
         }
         body = {name: value for name, value in changes.items() if value is not None}
         return self._one("PATCH", "/settings", body)
@@ -154,6 +162,34 @@ class Admin:
         """Every message of both environments, oldest first, with ``phoneId`` and
         ``idempotencyKey``."""
         return self._many("/messages")
+
+    def inbound_messages(self) -> list[dict[str, Any]]:
+        """Every simulated inbound message, oldest first."""
+        return self._many("/inbound")
+
+    def simulate_inbound(
+        self,
+        *,
+        sender: str,
+        to: str | None = None,
+        content: str | None = "Hello from the sandbox",
+        type: str = "text",
+    ) -> dict[str, Any]:
+        """A reply from ``sender`` to a phone of the account (``message.received`` if live)."""
+        body = {"from": sender, "to": to, "content": content, "type": type}
+        return self._one("POST", "/inbound", body)
+
+    def simulate_outgoing(
+        self,
+        *,
+        to: str,
+        sender: str | None = None,
+        content: str | None = "Sent from the phone",
+        type: str = "text",
+    ) -> dict[str, Any]:
+        """A message typed on a phone of the account: ``message.outgoing`` (live profile)."""
+        body = {"from": sender, "to": to, "content": content, "type": type}
+        return self._one("POST", "/outgoing", body)
 
     def deliveries(self) -> list[dict[str, Any]]:
         """Every webhook delivery attempt, in order."""

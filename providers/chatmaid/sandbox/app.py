@@ -14,17 +14,17 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from .._models import Pagination, Usage
 from .admin import admin_routes
 from .auth import READ_ACCOUNT, READ_MESSAGES, READ_PHONES, SEND_MESSAGES
 from .openapi import openapi_document
 from .options import SandboxOptions
 from .pipeline import Call, V1Route
-from .responses import ApiError, error_response, ok
+from .responses import ApiError, error_response, ok, requested_url
 from .runtime import Sandbox
 from .seed import seeded_state
 from .state import USAGE_PERIODS, MessageRecord, PhoneRecord, SandboxState, utcnow
 from .validation import json_object, parse_list_query, parse_period, parse_send
+from .wire import iso
 
 _LIST_FILTERS = ("phoneNumberId", "status", "environment", "page", "limit")
 _READ_ERRORS = (401, 403, 404, 429)
@@ -89,29 +89,31 @@ def create_app(
 async def send_message(call: Call) -> Response:
     """``POST /v1/messages/send``: 201 with the message (the original one on key reuse)."""
     request = parse_send(json_object(await call.request.body()))
-    return ok(call.sandbox.lifecycle.accept(call.key, request).to_api(), 201)
+    message = call.sandbox.lifecycle.accept(call.key, request)
+    return ok(message.to_api(live=call.sandbox.state.settings.live), 201)
 
 
 async def list_messages(call: Call) -> Response:
     """``GET /v1/messages``: one page, newest first, in the key's environment by default."""
-    query = parse_list_query(call.request.query_params, call.key.environment)
+    live = call.sandbox.state.settings.live
+    query = parse_list_query(call.request.query_params, call.key.environment, live=live)
     found = call.sandbox.state.messages_newest_first(
         query.environment, query.status, query.phone_number_id
     )
     start = (query.page - 1) * query.limit
-    pagination = Pagination(
-        page=query.page,
-        limit=query.limit,
-        total=len(found),
-        total_pages=ceil(len(found) / query.limit),
-    )
-    items = [m.to_api() for m in found[start : start + query.limit]]
-    return ok({"data": items, "pagination": pagination.to_api()})
+    pagination = {
+        "page": query.page,
+        "limit": query.limit,
+        "total": len(found),
+        "totalPages": ceil(len(found) / query.limit),
+    }
+    items = [m.to_api(live=live) for m in found[start : start + query.limit]]
+    return ok({"data": items, "pagination": pagination})
 
 
 async def get_message(call: Call) -> Response:
     """``GET /v1/messages/:messageId``."""
-    return ok(_message(call).to_api())
+    return ok(_message(call).to_api(live=call.sandbox.state.settings.live))
 
 
 # -- phone numbers ------------------------------------------------------------------
@@ -137,7 +139,8 @@ async def get_phone_status(call: Call) -> Response:
 
 async def get_account(call: Call) -> Response:
     """``GET /v1/account``: profile and counters (keys, phones, messages of both envs)."""
-    return ok(call.sandbox.state.account_to_api())
+    state = call.sandbox.state
+    return ok(state.account_to_api(environment=call.key.environment, live=state.settings.live))
 
 
 async def get_usage(call: Call) -> Response:
@@ -146,14 +149,15 @@ async def get_usage(call: Call) -> Response:
     state = call.sandbox.state
     end = utcnow()
     start = end - USAGE_PERIODS[period]
-    usage = Usage(
-        period=period,
-        start_date=start,
-        end_date=end,
-        messages=state.message_counts(call.key.environment, start),
-        api_requests=state.requests.usage_since(start),
+    return ok(
+        {
+            "period": period,
+            "startDate": iso(start),
+            "endDate": iso(end),
+            "messages": state.message_counts(call.key.environment, start, live=state.settings.live),
+            "apiRequests": state.requests.usage_since(start),
+        }
     )
-    return ok(usage.to_api())
 
 
 # -- helpers ------------------------------------------------------------------------
@@ -178,15 +182,17 @@ def _phone(call: Call) -> PhoneRecord:
 async def _api_error(request: Request, exc: Exception) -> Response:
     # Admin routes raise ApiError too; /v1 routes catch theirs in the pipeline.
     assert isinstance(exc, ApiError)
-    return exc.response(request.url.path)
+    return exc.response(requested_url(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    # Unknown routes (404) and wrong methods (405), in the API's error envelope.
+    # NestJS answers an unknown route and a wrong method alike: 404 "Cannot <METHOD> <url>".
     assert isinstance(exc, HTTPException)
-    message = f"Cannot {request.method} {request.url.path}"
-    return error_response(exc.status_code, [message], request.url.path, exc.headers)
+    url = requested_url(request)
+    if exc.status_code in (404, 405):
+        return error_response(404, [f"Cannot {request.method} {url}"], url)
+    return error_response(exc.status_code, [str(exc.detail)], url, exc.headers)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
-    return error_response(500, ["Internal server error"], request.url.path)
+    return error_response(500, ["Internal server error"], requested_url(request))

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .._keys import KEY_PREFIXES
 from .responses import ApiError
 from .state import ApiKeyRecord, SandboxState, utcnow
+from .wire import KEY_PREFIXES
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .app import create_app
-from .options import WEBHOOK_EVENTS, SandboxOptions, WebhookConfig
+from .options import KNOWN_WEBHOOK_EVENTS, PROFILES, SandboxOptions, WebhookConfig
 from .seed import SEED
 from .server import bind, make_server, url_of
 
@@ -74,8 +74,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--webhook-secret", help="signing secret of the --webhook endpoints")
     serve.add_argument(
         "--webhook-events",
-        default=",".join(sorted(WEBHOOK_EVENTS)),
-        help="comma-separated events the --webhook endpoints receive",
+        default=",".join(sorted(KNOWN_WEBHOOK_EVENTS)),
+        help="comma-separated events the --webhook endpoints receive "
+        "(the docs profile never sends the live-only ones)",
+    )
+    serve.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="docs",
+        help="docs: exactly what the docs show; live: plus the live API's known extras "
+        "(delivered/read, inbound and manual outgoing messages, SDK-shaped phone events)",
+    )
+    serve.add_argument(
+        "--retry-after-header",
+        action="store_true",
+        help="add an (undocumented) Retry-After header to 429 answers",
+    )
+    serve.add_argument(
+        "--delivery-id-header",
+        action="store_true",
+        help="add an (undocumented) X-Chatmaid-Delivery header to webhooks",
+    )
+    serve.add_argument(
+        "--keep-signature-on-retry",
+        action="store_true",
+        help="retry a webhook with its first attempt's signature (default: sign afresh)",
     )
     serve.add_argument(
         "--print-json",
@@ -97,6 +120,10 @@ def options_from(args: argparse.Namespace) -> SandboxOptions:
         live_delay=args.live_delay,
         time_scale=args.time_scale,
         webhook_timeout=args.webhook_timeout,
+        profile=args.profile,
+        retry_after_header=args.retry_after_header,
+        delivery_id_header=args.delivery_id_header,
+        keep_signature_on_retry=args.keep_signature_on_retry,
         webhooks=webhooks,
         random_seed=args.random_seed,
     )
@@ -133,6 +160,7 @@ def _startup_info(url: str, options: SandboxOptions) -> dict[str, Any]:
         "rateLimit": options.rate_limit,
         "liveDelay": options.live_delay,
         "timeScale": options.time_scale,
+        "profile": options.profile,
         "webhooks": [w.url for w in options.webhooks],
     }
 
@@ -150,7 +178,7 @@ def _banner(info: dict[str, Any]) -> str:
         f"  Phone        {info['disconnectedPhoneId']}  {info['disconnectedPhoneNumber']}"
         "  disconnected",
         f"  Rate limit   {rate}; live delay {info['liveDelay']:g}s; "
-        f"webhook time scale {info['timeScale']:g}",
+        f"webhook time scale {info['timeScale']:g}; profile {info['profile']}",
         f"  Webhooks     {', '.join(info['webhooks']) or 'none (POST /_sandbox/webhooks adds)'}",
         "  Recipients ending in 0000 or 0001 fail (see docs/sandbox.md). Ctrl-C stops.",
     ]

@@ -1,33 +1,36 @@
-"""Accepting sends and moving messages ``pending -> sent | failed``.
+"""Accepting sends and moving messages ``pending -> sent | failed`` (and on, if live).
 
 Test keys deliver at once (the answer is already ``sent`` or ``failed``); live keys
 answer ``pending`` and settle after ``Settings.live_delay`` seconds. A recipient whose
 number ends in one of ``FAILURE_PATTERNS`` fails, the same way in both environments.
+In the ``live`` profile a sent message then becomes ``delivered`` and ``read``, one
+``live_delay`` apart, each step announced as its webhook event.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from typing import Any
 
-from .._models import WebhookEvent
 from .responses import ApiError
 from .state import ApiKeyRecord, MessageRecord, SandboxState, new_id, utcnow
 from .validation import SendRequest
 
-#: Last four digits of the recipient -> (errorCode, errorMessage).
+#: Last four digits of the recipient -> (errorCode, errorMessage); the codes are the
+#: JS SDK's stable ``MessageErrorCode`` values (the docs name none).
 FAILURE_PATTERNS: dict[str, tuple[str, str]] = {
-    "0000": ("RECIPIENT_NOT_ON_WHATSAPP", "Recipient is not a WhatsApp user"),
-    "0001": ("MESSAGE_UNDELIVERABLE", "Message could not be delivered"),
+    "0000": ("INVALID_RECIPIENT", "Recipient is not a WhatsApp user"),
+    "0001": ("RECIPIENT_NOT_REACHABLE", "Message could not be delivered"),
 }
+
+Emit = Callable[[str, Callable[[], dict[str, Any]]], None]
 
 
 class Lifecycle:
     """Creates messages and settles them, announcing each settlement as an event."""
 
-    def __init__(
-        self, state: SandboxState, emit: Callable[[str, Callable[[], WebhookEvent]], None]
-    ) -> None:
+    def __init__(self, state: SandboxState, emit: Emit) -> None:
         self._state = state
         self._emit = emit
         self._pending: dict[str, asyncio.TimerHandle] = {}
@@ -68,10 +71,13 @@ class Lifecycle:
         if key.environment == "test":
             self._settle(message)
         else:
-            loop = asyncio.get_running_loop()
-            delay = state.settings.live_delay
-            self._pending[message.id] = loop.call_later(delay, self._settle, message)
+            self._later(message, self._settle)
         return message
+
+    def _later(self, message: MessageRecord, step: Callable[[MessageRecord], None]) -> None:
+        loop = asyncio.get_running_loop()
+        delay = self._state.settings.live_delay
+        self._pending[message.id] = loop.call_later(delay, step, message)
 
     def _settle(self, message: MessageRecord) -> None:
         self._pending.pop(message.id, None)
@@ -80,7 +86,23 @@ class Lifecycle:
             message.mark_sent(utcnow())
         else:
             message.mark_failed(utcnow(), *failure)
-        self._emit(f"message.{message.status}", message.event)
+        self._announce(message)
+        if message.status == "sent" and self._state.settings.live:
+            self._later(message, self._deliver)
+
+    def _deliver(self, message: MessageRecord) -> None:
+        message.mark_delivered(utcnow())
+        self._announce(message)
+        self._later(message, self._read)
+
+    def _read(self, message: MessageRecord) -> None:
+        self._pending.pop(message.id, None)
+        message.mark_read(utcnow())
+        self._announce(message)
+
+    def _announce(self, message: MessageRecord) -> None:
+        live = self._state.settings.live
+        self._emit(f"message.{message.status}", lambda: message.event(live=live))
 
     def cancel_all(self) -> None:
         """Forget every pending transition (on reset or shutdown)."""

@@ -9,6 +9,13 @@ from typing import Any
 WEBHOOK_EVENTS = frozenset(
     {"message.sent", "message.failed", "phone.connected", "phone.disconnected"}
 )
+#: The events only the ``live`` profile sends (the JS SDK's ``WebhookEventType``).
+LIVE_WEBHOOK_EVENTS = frozenset(
+    {"message.delivered", "message.read", "message.received", "message.outgoing"}
+)
+KNOWN_WEBHOOK_EVENTS = WEBHOOK_EVENTS | LIVE_WEBHOOK_EVENTS
+#: ``docs``: exactly what the docs show; ``live``: plus the live API's known extras.
+PROFILES = ("docs", "live")
 
 
 @dataclass(frozen=True)
@@ -16,18 +23,34 @@ class Settings:
     """Tunables of a running sandbox; ``PATCH /_sandbox/settings`` replaces them.
 
     ``rate_limit`` is requests per minute per API key (0 turns limiting off),
-    ``live_delay`` the seconds a live message stays ``pending``, ``time_scale`` the
+    ``live_delay`` the seconds a live message stays ``pending`` (and, in the ``live``
+    profile, each further step to ``delivered`` and ``read``), ``time_scale`` the
     factor applied to the webhook retry schedule (1 minute becomes ``60 * time_scale``
     seconds), ``webhook_timeout`` the seconds one delivery attempt may take.
+    ``profile`` is ``docs`` or ``live``; ``retry_after_header`` adds a ``Retry-After``
+    header to 429s, ``delivery_id_header`` an ``X-Chatmaid-Delivery`` header to
+    webhooks (neither is documented); ``keep_signature_on_retry`` sends a retry with
+    its first attempt's signature instead of signing it afresh.
     """
 
     rate_limit: int = 100
     live_delay: float = 2.0
     time_scale: float = 1.0
     webhook_timeout: float = 10.0
+    profile: str = "docs"
+    retry_after_header: bool = False
+    delivery_id_header: bool = False
+    keep_signature_on_retry: bool = False
+
+    @property
+    def live(self) -> bool:
+        """True in the ``live`` profile."""
+        return self.profile == "live"
 
     def __post_init__(self) -> None:
         problems = []
+        if self.profile not in PROFILES:
+            problems.append(f"profile must be one of {', '.join(PROFILES)} (got {self.profile!r})")
         if not isinstance(self.rate_limit, int) or self.rate_limit < 0:
             problems.append(f"rate_limit must be an integer >= 0 (got {self.rate_limit!r})")
         if self.live_delay < 0:
@@ -46,13 +69,13 @@ class WebhookConfig:
 
     url: str
     secret: str = field(repr=False)
-    events: frozenset[str] = WEBHOOK_EVENTS
+    events: frozenset[str] = KNOWN_WEBHOOK_EVENTS
 
     def __post_init__(self) -> None:
-        unknown = set(self.events) - WEBHOOK_EVENTS
+        unknown = set(self.events) - KNOWN_WEBHOOK_EVENTS
         if unknown:
             raise ValueError(
-                f"unknown webhook events {sorted(unknown)}; known: {sorted(WEBHOOK_EVENTS)}"
+                f"unknown webhook events {sorted(unknown)}; known: {sorted(KNOWN_WEBHOOK_EVENTS)}"
             )
         if not self.url.startswith(("http://", "https://")):
             raise ValueError(f"webhook url must be http(s)://..., got {self.url!r}")
@@ -64,7 +87,7 @@ class WebhookConfig:
 class SandboxOptions:
     """Everything a sandbox starts with; a reset returns to exactly this.
 
-    The first four fields are the initial ``Settings``; ``webhooks`` the endpoints
+    The first eight fields are the initial ``Settings``; ``webhooks`` the endpoints
     configured at start; ``random_seed`` seeds the fault injector's coin flips, so a
     fraction of failures is the same sequence on every run.
     """
@@ -73,6 +96,10 @@ class SandboxOptions:
     live_delay: float = 2.0
     time_scale: float = 1.0
     webhook_timeout: float = 10.0
+    profile: str = "docs"
+    retry_after_header: bool = False
+    delivery_id_header: bool = False
+    keep_signature_on_retry: bool = False
     webhooks: tuple[WebhookConfig, ...] = ()
     random_seed: int = 0
 
@@ -84,6 +111,10 @@ class SandboxOptions:
         args: list[str] = []
         for name in ("rate_limit", "live_delay", "time_scale", "webhook_timeout", "random_seed"):
             args += [f"--{name.replace('_', '-')}", str(getattr(self, name))]
+        args += ["--profile", self.profile]
+        for flag in ("retry_after_header", "delivery_id_header", "keep_signature_on_retry"):
+            if getattr(self, flag):
+                args.append(f"--{flag.replace('_', '-')}")
         if self.webhooks:
             first = self.webhooks[0]
             if any((w.secret, w.events) != (first.secret, first.events) for w in self.webhooks):

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from .auth import ScopeRule, authenticate, authorize
 from .faults import DroppedResponse
-from .responses import ApiError, RateLimited
+from .responses import ApiError, RateLimited, requested_url
 from .runtime import Sandbox
 from .state import ApiKeyRecord
 
@@ -65,8 +65,7 @@ class V1Route:
         state, faults, limiter = sandbox.state, sandbox.faults, sandbox.limiter
 
         async def endpoint(request: Request) -> Response:
-            path: str = request.scope["path"]
-            plan = faults.plan(request.method, path)
+            plan = faults.plan(request.method, request.scope["path"])
             if plan.latency:
                 await asyncio.sleep(plan.latency)
             key = None
@@ -81,7 +80,9 @@ class V1Route:
                 authorize(key, rule, state)
                 response = await handler(Call(request, key, sandbox))
             except ApiError as error:
-                response = error.response(path)
+                if isinstance(error, RateLimited):
+                    error.header = state.settings.retry_after_header
+                response = error.response(requested_url(request))
             state.requests.record(name, response.status_code, authenticated=key is not None)
             return DroppedResponse(response) if plan.drop else response
 

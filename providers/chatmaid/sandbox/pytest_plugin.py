@@ -5,6 +5,9 @@
   ``admin`` (an ``Admin`` client) and ``client()`` / ``async_client()``.
 - ``chatmaid_sandbox_server``: the same server, session-scoped, without the reset.
 - ``chatmaid_sandbox_options``: the server's options; override it in a conftest.
+- ``chatmaid_sandbox_profile``: the profile ``chatmaid_sandbox`` switches to after its
+  reset (``docs`` by default); run a test in both with
+  ``@pytest.mark.parametrize("chatmaid_sandbox_profile", SANDBOX_PROFILES)``.
 
 One server runs per session, in a background thread on a free loopback port.
 """
@@ -35,8 +38,22 @@ def chatmaid_sandbox_server(chatmaid_sandbox_options: dict[str, Any]) -> Iterato
         yield handle
 
 
+#: Both profiles, for ``parametrize("chatmaid_sandbox_profile", SANDBOX_PROFILES)``.
+SANDBOX_PROFILES = ("docs", "live")
+
+
 @pytest.fixture
-def chatmaid_sandbox(chatmaid_sandbox_server: SandboxHandle) -> SandboxHandle:
-    """The session's sandbox, reset to its seed and start options for this test."""
+def chatmaid_sandbox_profile() -> str:
+    """The profile of ``chatmaid_sandbox`` for this test: ``docs`` unless parametrized."""
+    return "docs"
+
+
+@pytest.fixture
+def chatmaid_sandbox(
+    chatmaid_sandbox_server: SandboxHandle, chatmaid_sandbox_profile: str
+) -> SandboxHandle:
+    """The session's sandbox, reset to its seed and start options, in the test's profile."""
     chatmaid_sandbox_server.admin.reset()
+    if chatmaid_sandbox_profile != chatmaid_sandbox_server.admin.settings()["profile"]:
+        chatmaid_sandbox_server.admin.update_settings(profile=chatmaid_sandbox_profile)
     return chatmaid_sandbox_server

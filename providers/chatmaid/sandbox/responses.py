@@ -7,9 +7,11 @@ from http import HTTPStatus
 from typing import Any
 
 import pydantic_core
+from starlette.requests import Request
 from starlette.responses import JSONResponse
 
-from .state import iso, utcnow
+from .state import utcnow
+from .wire import iso
 
 
 class JsonResponse(JSONResponse):
@@ -22,6 +24,13 @@ class JsonResponse(JSONResponse):
 def ok(data: Any, status_code: int = 200) -> JsonResponse:
     """``{"success": true, "data": ...}``."""
     return JsonResponse({"success": True, "data": data}, status_code=status_code)
+
+
+def requested_url(request: Request) -> str:
+    """The URL as requested, query string included, not decoded (NestJS's ``req.url``)."""
+    raw: bytes = request.scope.get("raw_path") or request.scope["path"].encode()
+    query: bytes = request.scope.get("query_string", b"")
+    return (raw + b"?" + query if query else raw).decode("latin-1")
 
 
 def error_response(
@@ -42,12 +51,12 @@ def error_response(
     return JsonResponse(body, status_code=status_code, headers=headers)
 
 
-def rate_limited_response(retry_after: int) -> JsonResponse:
-    """The documented 429 body, exactly, plus a ``Retry-After`` header."""
+def rate_limited_response(retry_after: int, *, header: bool = False) -> JsonResponse:
+    """The documented 429 body, exactly; a ``Retry-After`` header only if ``header``."""
     return JsonResponse(
         {"success": False, "error": "Rate limit exceeded", "retryAfter": retry_after},
         status_code=429,
-        headers={"Retry-After": str(retry_after)},
+        headers={"Retry-After": str(retry_after)} if header else None,
     )
 
 
@@ -67,10 +76,11 @@ class ApiError(Exception):
 class RateLimited(ApiError):
     """429: too many requests; ``retry_after`` whole seconds until one is allowed."""
 
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, *, header: bool = False) -> None:
         super().__init__(429, "Rate limit exceeded")
         self.retry_after = retry_after
+        self.header = header
 
     def response(self, path: str) -> JsonResponse:
         """The short 429 body the docs show (no envelope fields)."""
-        return rate_limited_response(self.retry_after)
+        return rate_limited_response(self.retry_after, header=self.header)

@@ -1,7 +1,9 @@
 """The in-memory store: one account, its keys, phones, messages, webhooks and counters.
 
-Records are plain mutable dataclasses; they render themselves through the core's
-models (``to_api``), so the sandbox writes exactly what the client parses.
+Records are plain mutable dataclasses; they render themselves as the docs show them
+(``to_api``), written here rather than by the client's models, so the sandbox stays an
+independent reading of the docs. ``live=True`` adds the live API's known extras (the
+JS SDK's ``src/types.ts``; ``docs/sandbox.md``, "Profiles").
 """
 
 from __future__ import annotations
@@ -13,21 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from .._models import (
-    Account,
-    AccountStats,
-    Message,
-    MessageCounts,
-    MessageEvent,
-    MessageEventData,
-    PhoneEvent,
-    PhoneEventData,
-    PhoneNumber,
-    PhoneStatus,
-    RequestCounts,
-    format_timestamp,
-)
 from .options import Settings
+from .wire import iso
 
 
 def utcnow() -> datetime:
@@ -40,11 +29,6 @@ def new_id(prefix: str = "", hex_chars: int = 24) -> str:
     return prefix + os.urandom(hex_chars // 2).hex()
 
 
-def iso(value: datetime | None) -> str | None:
-    """A timestamp as the API writes it, or ``None``."""
-    return None if value is None else format_timestamp(value)
-
-
 @dataclass(slots=True)
 class AccountRecord:
     """The sandbox's single account."""
@@ -53,6 +37,7 @@ class AccountRecord:
     name: str
     email: str
     subscription_status: str = "active"
+    created_at: datetime = field(default_factory=lambda: utcnow())
 
 
 @dataclass(slots=True)
@@ -117,41 +102,55 @@ class PhoneRecord:
 
     def to_api(self) -> dict[str, Any]:
         """The phone as ``GET /v1/phone-numbers[/:id]`` answers it."""
-        return PhoneNumber(
-            id=self.id,
-            phone_number=self.phone_number,
-            display_name=self.display_name,
-            connection_status=self.connection_status,
-            last_connected_at=self.last_connected_at,
-            last_disconnected_at=self.last_disconnected_at,
-            created_at=self.created_at,
-            updated_at=self.updated_at,
-        ).to_api()
+        return {
+            "id": self.id,
+            "phoneNumber": self.phone_number,
+            "displayName": self.display_name,
+            "connectionStatus": self.connection_status,
+            "lastConnectedAt": iso(self.last_connected_at),
+            "lastDisconnectedAt": iso(self.last_disconnected_at),
+            "createdAt": iso(self.created_at),
+            "updatedAt": iso(self.updated_at),
+        }
 
     def status_to_api(self) -> dict[str, Any]:
         """The phone as ``GET /v1/phone-numbers/:id/status`` answers it."""
-        return PhoneStatus(
-            id=self.id,
-            phone_number=self.phone_number,
-            connection_status=self.connection_status,
-            last_connected_at=self.last_connected_at,
-            last_disconnected_at=self.last_disconnected_at,
-            updated_at=self.updated_at,
-        ).to_api()
+        return {
+            "id": self.id,
+            "phoneNumber": self.phone_number,
+            "connectionStatus": self.connection_status,
+            "lastConnectedAt": iso(self.last_connected_at),
+            "lastDisconnectedAt": iso(self.last_disconnected_at),
+            "updatedAt": iso(self.updated_at),
+        }
 
-    def event(self) -> PhoneEvent:
-        """The ``phone.connected`` or ``phone.disconnected`` event for the current state."""
-        return PhoneEvent(
-            event=f"phone.{self.connection_status}",
-            timestamp=utcnow(),
-            data=PhoneEventData(
-                id=self.id,
-                phone_number=self.phone_number,
-                connection_status=self.connection_status,
-                last_connected_at=self.last_connected_at,
-                last_disconnected_at=self.last_disconnected_at,
-            ),
-        )
+    def event(self, *, live: bool) -> dict[str, Any]:
+        """The ``phone.connected`` / ``phone.disconnected`` event for the current state.
+
+        The docs show no phone payload; ``live`` uses the SDK's ``PhoneEventData``.
+        """
+        data: dict[str, Any]
+        if live:
+            data = {
+                "phoneId": self.id,
+                "phoneNumber": self.phone_number,
+                "displayName": self.display_name,
+                "status": self.connection_status,
+            }
+        else:
+            data = {
+                "id": self.id,
+                "phoneNumber": self.phone_number,
+                "connectionStatus": self.connection_status,
+            }
+        data["lastConnectedAt"] = iso(self.last_connected_at)
+        data["lastDisconnectedAt"] = iso(self.last_disconnected_at)
+        return webhook_event(f"phone.{self.connection_status}", data)
+
+
+def webhook_event(event: str, data: dict[str, Any]) -> dict[str, Any]:
+    """The documented webhook body: ``{event, timestamp, data}``."""
+    return {"event": event, "timestamp": iso(utcnow()), "data": data}
 
 
 @dataclass(slots=True)
@@ -169,6 +168,8 @@ class MessageRecord:
     status: str = "pending"
     sent_at: datetime | None = None
     failed_at: datetime | None = None
+    delivered_at: datetime | None = None
+    read_at: datetime | None = None
     error_code: str | None = None
     error_message: str | None = None
     idempotency_key: str | None = None
@@ -182,50 +183,104 @@ class MessageRecord:
         self.status, self.failed_at = "failed", now
         self.error_code, self.error_message = code, reason
 
-    def to_api(self) -> dict[str, Any]:
-        """The message as send, get and list answer it."""
-        return Message(
-            id=self.id,
-            status=self.status,
-            from_=self.sender,
-            to=self.to,
-            content=self.content,
-            media_urls=self.media_urls,
-            environment=self.environment,
-            created_at=self.created_at,
-            sent_at=self.sent_at,
-            failed_at=self.failed_at,
-            error_code=self.error_code,
-            error_message=self.error_message,
-        ).to_api()
+    def mark_delivered(self, now: datetime) -> None:
+        """The recipient's phone received it (live profile only)."""
+        self.status, self.delivered_at = "delivered", now
+
+    def mark_read(self, now: datetime) -> None:
+        """The recipient opened it (live profile only)."""
+        self.status, self.read_at = "read", now
+
+    def to_api(self, *, live: bool = False) -> dict[str, Any]:
+        """The message as send, get and list answer it (API Reference example)."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "from": self.sender,
+            "to": self.to,
+            "content": self.content,
+            "mediaUrls": list(self.media_urls),
+            "environment": self.environment,
+            "status": self.status,
+            "createdAt": iso(self.created_at),
+            "sentAt": iso(self.sent_at),
+            "failedAt": iso(self.failed_at),
+            "errorCode": self.error_code,
+            "errorMessage": self.error_message,
+        }
+        if live:
+            data |= _LIVE_RECIPIENT
+            data["deliveredAt"] = iso(self.delivered_at)
+            data["readAt"] = iso(self.read_at)
+        return data
 
     def to_admin(self) -> dict[str, Any]:
         """The raw view: the API fields plus the sender's phone ID and idempotency key."""
         return {
-            **self.to_api(),
+            **self.to_api(live=True),
             "phoneId": self.phone_id,
             "idempotencyKey": self.idempotency_key,
         }
 
-    def event(self) -> MessageEvent:
-        """The ``message.sent`` / ``message.failed`` event, fields as the docs show them."""
-        common: dict[str, Any] = {
-            "message_id": self.id,
-            "from_": self.sender,
+    def event(self, *, live: bool) -> dict[str, Any]:
+        """The ``message.<status>`` event: the Webhooks page's fields, the SDK's if ``live``."""
+        data: dict[str, Any] = {
+            "messageId": self.id,
+            "from": self.sender,
             "to": self.to,
             "status": self.status,
             "environment": self.environment,
         }
-        if self.status == "failed":
-            data = MessageEventData(
-                **common,
-                failed_at=self.failed_at,
-                error_code=self.error_code,
-                error_message=self.error_message,
-            )
+        if live:
+            data |= _LIVE_RECIPIENT | {
+                "source": "api",
+                "sentAt": iso(self.sent_at),
+                "deliveredAt": iso(self.delivered_at),
+                "readAt": iso(self.read_at),
+                "failedAt": iso(self.failed_at),
+            }
+        elif self.status == "failed":
+            data["failedAt"] = iso(self.failed_at)
         else:
-            data = MessageEventData(**common, sent_at=self.sent_at)
-        return MessageEvent(event=f"message.{self.status}", timestamp=utcnow(), data=data)
+            data["sentAt"] = iso(self.sent_at)
+        if self.status == "failed":
+            data["errorCode"], data["errorMessage"] = self.error_code, self.error_message
+        return webhook_event(f"message.{self.status}", data)
+
+
+#: The SDK's group fields; the sandbox sends to phone numbers only.
+_LIVE_RECIPIENT: dict[str, Any] = {"isGroup": False, "groupId": None}
+
+
+@dataclass(slots=True)
+class InboundRecord:
+    """A message the account's phone received (``POST /_sandbox/inbound``)."""
+
+    id: str
+    sender: str
+    to: str
+    content: str | None
+    type: str
+    received_at: datetime
+
+    def to_admin(self) -> dict[str, Any]:
+        """The SDK's ``InboundMessage`` shape."""
+        return {
+            "id": self.id,
+            "from": self.sender,
+            "to": self.to,
+            "content": self.content,
+            "type": self.type,
+            **_LIVE_RECIPIENT,
+            "receivedAt": iso(self.received_at),
+            "createdAt": iso(self.received_at),
+        }
+
+    def event(self) -> dict[str, Any]:
+        """The ``message.received`` event (SDK's ``InboundMessageEventData``)."""
+        data = self.to_admin()
+        data["messageId"] = data.pop("id")
+        del data["createdAt"]
+        return webhook_event("message.received", data)
 
 
 @dataclass(slots=True)
@@ -310,7 +365,7 @@ class RequestStats:
         if status < 400:
             bucket[2] += 1
 
-    def usage_since(self, start: datetime) -> RequestCounts:
+    def usage_since(self, start: datetime) -> dict[str, int]:
         """Authenticated requests from ``start`` to now."""
         first = int(start.timestamp())
         total = successful = 0
@@ -319,7 +374,7 @@ class RequestStats:
                 break
             total += count
             successful += ok
-        return RequestCounts(total=total, successful=successful, failed=total - successful)
+        return {"total": total, "successful": successful, "failed": total - successful}
 
     def to_admin(self) -> dict[str, Any]:
         """Totals by status and by endpoint."""
@@ -351,6 +406,7 @@ class SandboxState:
         self.idempotency: dict[str, str] = {}
         self.webhooks: dict[str, WebhookEndpoint] = {}
         self.deliveries: list[DeliveryAttempt] = []
+        self.inbound: list[InboundRecord] = []
         self.requests = RequestStats()
 
     def add_key(self, key: ApiKeyRecord) -> ApiKeyRecord:
@@ -401,30 +457,38 @@ class SandboxState:
         found.sort(key=lambda m: m.created_at, reverse=True)
         return found
 
-    def account_to_api(self) -> dict[str, Any]:
-        """``GET /v1/account``'s data."""
-        return Account(
-            account_id=self.account.id,
-            name=self.account.name,
-            email=self.account.email,
-            subscription_status=self.account.subscription_status,
-            stats=AccountStats(
-                api_keys=len(self.keys),
-                phone_numbers=len(self.phones),
-                messages=len(self.messages),
-            ),
-        ).to_api()
+    def account_to_api(self, *, environment: str, live: bool = False) -> dict[str, Any]:
+        """``GET /v1/account``'s data; ``live`` adds the SDK's ``Account`` fields."""
+        data: dict[str, Any] = {
+            "accountId": self.account.id,
+            "name": self.account.name,
+            "email": self.account.email,
+            "subscriptionStatus": self.account.subscription_status,
+            "stats": {
+                "apiKeys": len(self.keys),
+                "phoneNumbers": len(self.phones),
+                "messages": len(self.messages),
+            },
+        }
+        if live:
+            data["environment"] = environment
+            data["phoneNumbersCount"] = len(self.phones)
+            data["messagesCount"] = len(self.messages)
+            data["createdAt"] = iso(self.account.created_at)
+        return data
 
-    def message_counts(self, environment: str, start: datetime) -> MessageCounts:
+    def message_counts(
+        self, environment: str, start: datetime, *, live: bool = False
+    ) -> dict[str, int]:
         """Messages of an environment created since ``start``, by status."""
         by_status = Counter(
             m.status
             for m in self.messages.values()
             if m.environment == environment and m.created_at >= start
         )
-        return MessageCounts(
-            total=sum(by_status.values()),
-            pending=by_status["pending"],
-            sent=by_status["sent"],
-            failed=by_status["failed"],
-        )
+        statuses = _LIVE_STATUSES if live else ("pending", "sent", "failed")
+        counts = {"total": sum(by_status.values())}
+        return counts | {status: by_status[status] for status in statuses}
+
+
+_LIVE_STATUSES = ("pending", "sent", "delivered", "read", "failed")

@@ -1,7 +1,8 @@
 """Request validation: bodies and query strings, every problem reported at once (400).
 
-The send rules are the core's ``send_problems``, so the sandbox and the client word
-each problem the same way.
+The send rules are the sandbox's own reading of the API Reference, not the client's:
+where the docs give the words (the E.164 message, Errors page) they are used exactly;
+elsewhere the words are NestJS/class-validator's defaults (``docs/sandbox.md``).
 """
 
 from __future__ import annotations
@@ -9,14 +10,18 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
-from .._validation import send_problems
 from .responses import ApiError
 from .state import USAGE_PERIODS
+from .wire import E164_MESSAGE, is_e164
 
 STATUSES = ("pending", "sent", "failed")
+LIVE_STATUSES = ("pending", "sent", "delivered", "read", "failed")
 ENVIRONMENTS = ("test", "live")
 MAX_PAGE_SIZE = 100
+MAX_CONTENT_LENGTH = 4096
+MAX_IDEMPOTENCY_KEY_LENGTH = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,9 +67,9 @@ def parse_send(body: Mapping[str, object]) -> SendRequest:
         problems.append("fromPhoneId must be a string")
     content, media_urls = body.get("content"), body.get("mediaUrls")
     key = body.get("idempotencyKey")
-    problems += send_problems(
-        to=body.get("to"), content=content, media_urls=media_urls, idempotency_key=key
-    )
+    problems += _to_problems(body.get("to"))
+    problems += _content_problems(content, media_urls)
+    problems += _key_problems(key)
     if problems:
         raise ApiError(400, *problems)
     return SendRequest(
@@ -76,12 +81,61 @@ def parse_send(body: Mapping[str, object]) -> SendRequest:
     )
 
 
-def parse_list_query(params: Mapping[str, str], default_environment: str) -> ListQuery:
-    """The list filters and page; 400 listing every problem."""
+def _to_problems(to: object) -> list[str]:
+    # class-validator reports every failed rule: a non-string fails both (Errors page).
+    if not isinstance(to, str):
+        return [E164_MESSAGE, "to must be a string"]
+    return [] if is_e164(to) else [E164_MESSAGE]
+
+
+def _content_problems(content: object, media_urls: object) -> list[str]:
+    problems: list[str] = []
+    if content is not None and not isinstance(content, str):
+        problems.append("content must be a string")
+    elif isinstance(content, str) and len(content) > MAX_CONTENT_LENGTH:
+        problems.append(f"content must be shorter than or equal to {MAX_CONTENT_LENGTH} characters")
+    urls = media_urls if isinstance(media_urls, list) else []
+    if media_urls is not None and not isinstance(media_urls, list):
+        problems.append("mediaUrls must be an array")
+    if any(not _is_https_url(url) for url in urls):
+        problems.append("each value in mediaUrls must be a URL address")
+    if not content and not urls:
+        problems.append("content should not be empty")
+    return problems
+
+
+def _is_https_url(url: object) -> bool:
+    # "Public HTTPS URLs only": the scheme and a host are checked; reachability is not.
+    if not isinstance(url, str) or any(c.isspace() for c in url):
+        return False
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname)
+
+
+def _key_problems(key: object) -> list[str]:
+    if key is None:
+        return []
+    if not isinstance(key, str):
+        return ["idempotencyKey must be a string"]
+    if len(key) > MAX_IDEMPOTENCY_KEY_LENGTH:
+        return [
+            f"idempotencyKey must be shorter than or equal to "
+            f"{MAX_IDEMPOTENCY_KEY_LENGTH} characters"
+        ]
+    return []
+
+
+def parse_list_query(
+    params: Mapping[str, str], default_environment: str, *, live: bool = False
+) -> ListQuery:
+    """The list filters and page; 400 listing every problem (``live``: SDK statuses)."""
     problems: list[str] = []
     page = _integer(params, "page", 1, 1, None, problems)
     limit = _integer(params, "limit", 20, 1, MAX_PAGE_SIZE, problems)
-    status = _choice(params, "status", STATUSES, problems)
+    status = _choice(params, "status", LIVE_STATUSES if live else STATUSES, problems)
     environment = _choice(params, "environment", ENVIRONMENTS, problems)
     if problems:
         raise ApiError(400, *problems)

@@ -3,23 +3,25 @@
 An event is queued for every endpoint subscribed to it and posted by a few worker
 tasks, so an API answer never waits for a receiver. A non-2xx answer, a timeout or a
 connection error is retried 1, 5 and 15 minutes after the first attempt (times
-``Settings.time_scale``); each attempt is signed afresh and recorded.
+``Settings.time_scale``); each attempt is signed afresh (or, with
+``keep_signature_on_retry``, with the first attempt's signature) and recorded.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 import httpx
 
-from .._models import WebhookEvent
-from ..webhooks import EVENT_HEADER, SIGNATURE_HEADER, sign
 from .state import DeliveryAttempt, SandboxState, WebhookEndpoint, new_id, utcnow
+from .wire import EVENT_HEADER, SIGNATURE_HEADER, sign
 
 DELIVERY_HEADER = "X-Chatmaid-Delivery"
 #: Seconds after the first attempt at which a failed delivery is retried (Webhooks page).
@@ -37,6 +39,7 @@ class _Delivery:
     queued_at: datetime
     first_attempt: float = 0.0  # monotonic time of attempt 1
     first_attempted_at: datetime | None = None
+    first_signature: str | None = None
 
 
 _Job = tuple[_Delivery, int]
@@ -53,7 +56,7 @@ class WebhookDispatcher:
         self._generation = 0
         self._http: httpx.AsyncClient | None = None
 
-    def emit(self, event: str, build: Callable[[], WebhookEvent]) -> None:
+    def emit(self, event: str, build: Callable[[], dict[str, Any]]) -> None:
         """Queue an ``event`` for every endpoint subscribed to it; ``build`` makes it.
 
         The payload is built only when some endpoint wants it, so a sandbox without
@@ -62,7 +65,7 @@ class WebhookDispatcher:
         endpoints = [e for e in self._state.webhooks.values() if event in e.events]
         if not endpoints:
             return
-        body = build().model_dump_json(by_alias=True, exclude_unset=True).encode()
+        body = json.dumps(build(), separators=(",", ":"), ensure_ascii=False).encode()
         now = utcnow()
         for endpoint in endpoints:
             delivery = _Delivery(new_id("dlv_"), endpoint, event, body, self._generation, now)
@@ -111,13 +114,19 @@ class WebhookDispatcher:
         started, attempted_at = self._clock(), utcnow()
         if attempt == 1:
             delivery.first_attempt, delivery.first_attempted_at = started, attempted_at
-        signature = sign(delivery.body, delivery.endpoint.secret)
+        settings = self._state.settings
+        signature = delivery.first_signature if settings.keep_signature_on_retry else None
+        if signature is None:
+            signature = sign(delivery.body, delivery.endpoint.secret)
+        if attempt == 1:
+            delivery.first_signature = signature
         headers = {
             "Content-Type": "application/json",
             EVENT_HEADER: delivery.event,
             SIGNATURE_HEADER: signature,
-            DELIVERY_HEADER: delivery.id,
         }
+        if settings.delivery_id_header:
+            headers[DELIVERY_HEADER] = delivery.id
         status_code: int | None = None
         error: str | None = None
         try:

@@ -57,13 +57,11 @@ def test_live_failures_and_timeouts_fail_with_the_reason(
     assert failed == {"wait_in_worker", "times_out", "sensor_fails_fast"}
     # A failed delivery is final: no retry although the task allows two.
     assert result.task("wait_in_worker").try_number == 1
-    assert (
-        "to +15557650000 failed: RECIPIENT_NOT_ON_WHATSAPP: Recipient is not a WhatsApp user" in out
-    )
-    assert "to +15557650001 failed: MESSAGE_UNDELIVERABLE: Message could not be delivered" in out
+    assert "to +15557650000 failed: INVALID_RECIPIENT: Recipient is not a WhatsApp user" in out
+    assert "to +15557650001 failed: RECIPIENT_NOT_REACHABLE: Message could not be delivered" in out
     assert "still 'pending' at the end of its wait" in out
     accepted = result.xcom("accept_failure")
-    assert (accepted["status"], accepted["errorCode"]) == ("failed", "RECIPIENT_NOT_ON_WHATSAPP")
+    assert (accepted["status"], accepted["errorCode"]) == ("failed", "INVALID_RECIPIENT")
     assert result.xcom("send_only")["status"] == "pending"
     assert len(sent_messages()) == 4
     assert chatmaid_sandbox.live_key not in out

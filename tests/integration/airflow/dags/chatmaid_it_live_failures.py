@@ -1,7 +1,7 @@
 """Test DAG: live-key messages that fail or stay pending, and what each task makes of it.
 
-The sandbox fails recipients ending in 0000 (RECIPIENT_NOT_ON_WHATSAPP) and 0001
-(MESSAGE_UNDELIVERABLE) once a live message settles.
+The sandbox fails recipients ending in 0000 (INVALID_RECIPIENT) and 0001
+(RECIPIENT_NOT_REACHABLE) once a live message settles.
 """
 
 from __future__ import annotations
