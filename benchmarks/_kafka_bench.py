@@ -272,6 +272,14 @@ class BridgeProcess:
         self.cleanup()
 
 
+def peak_rss(pid: int) -> int:
+    """The process's peak resident set size in bytes (``VmHWM``)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise BenchError(f"no VmHWM for pid {pid}")
+
+
 def run_id() -> str:
     """A short ID unique to one run (event IDs, markers)."""
     return uuid.uuid4().hex[:8]

@@ -19,18 +19,17 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from pathlib import Path
 
 from chatmaid.sandbox import SandboxHandle, start_sandbox_process
 from chatmaid_kafka.testing import TopicReader
 
 from _kafka_bench import (
-    BenchError,
     BridgeProcess,
     broker,
     duplicates_and_missing,
     fresh_topics,
     notify_event,
+    peak_rss,
     produce_events,
     reached,
     run_id,
@@ -39,14 +38,6 @@ from _kafka_bench import (
 from _report import emit, fail
 
 MB = 1024 * 1024
-
-
-def peak_rss(pid: int) -> int:
-    """The process's peak resident set size in bytes (``VmHWM``)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) * 1024
-    raise BenchError(f"no VmHWM for pid {pid}")
 
 
 def bridge_peak(

@@ -56,6 +56,7 @@ from _kafka_bench import (
     BridgeProcess,
     broker,
     fresh_topics,
+    peak_rss,
     produce,
     values,
 )
@@ -324,6 +325,8 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
             receiver_loads.append(latency_load)
             bare_latency = run_loop(open_loop(bare_url, bare_ids, half, args.latency_duration))
             bare_statuses.update(bare_latency.statuses)
+            assert receiver.process is not None
+            receiver_peak_mb = peak_rss(receiver.process.pid) / (1024 * 1024)
             unavailable = receiver.metric("chatmaid_bridge_webhooks_unavailable_total")
             duplicates = receiver.metric("chatmaid_bridge_webhooks_duplicate_total")
             if receiver.terminate() != 0:
@@ -402,6 +405,8 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
             "max_ms": round(max(latency_load.latencies) * 1000, 2),
             "bare_p50_ms": round(percentile(bare_latency.latencies, 0.5) * 1000, 2),
             "bare_p99_ms": round(percentile(bare_latency.latencies, 0.99) * 1000, 2),
+            "receiver_peak_rss_mb": round(receiver_peak_mb, 1),
+            "peak_rss_bar_mb": 300,
             "baseline": "the bar: p99 under 50 ms",
         },
     )
