@@ -4,8 +4,13 @@ VENV := .venv
 BIN := $(VENV)/bin
 EXTRAS := dev,sandbox,kafka,airflow
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+# The lowest supported Airflow beside the newest one of .venv: its own venv, pinned.
+LOWEST := .venv-airflow-lowest
+LOWEST_PINS := requirements/airflow-lowest.txt
+LOWEST_STAMP := $(LOWEST)/.installed-$(shell cat pyproject.toml $(LOWEST_PINS) | sha1sum | cut -c1-12)
+AIRFLOW_TESTS := tests/unit/test_airflow_hook.py tests/unit/test_airflow_tasks.py tests/integration/airflow
 
-.PHONY: install test lint unit integration demo bench kafka-up kafka-down clean
+.PHONY: install airflow-lowest test lint unit integration demo bench kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -14,6 +19,17 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 install: $(STAMP)
+
+$(LOWEST_STAMP): pyproject.toml $(LOWEST_PINS)
+	test -x $(LOWEST)/bin/python || $(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/pip install --quiet --upgrade pip
+	$(LOWEST)/bin/pip install --quiet -c $(LOWEST_PINS) -e ".[$(EXTRAS)]"
+	rm -f $(LOWEST)/.installed-* && touch $@
+
+# The Airflow tests again on the lowest supported Airflow (the rest of the suite is
+# Airflow-independent and runs once, on the newest).
+airflow-lowest: $(LOWEST_STAMP)
+	$(LOWEST)/bin/pytest -q $(AIRFLOW_TESTS)
 
 lint: install
 	$(BIN)/ruff check .
@@ -29,6 +45,7 @@ integration: install kafka-up
 
 test: lint install kafka-up
 	$(BIN)/pytest -q
+	$(MAKE) airflow-lowest
 
 kafka-up:
 	KAFKA_PYTHON=$(BIN)/python bash scripts/kafka.sh up
@@ -47,4 +64,4 @@ bench: install kafka-up
 	$(BIN)/python benchmarks/run_all.py
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LOWEST) .mypy_cache .ruff_cache .pytest_cache

@@ -35,7 +35,8 @@ with DAG(
         on_failure_callback=send_chatmaid_notification(
             to=["+15557654321", "+15557654322"],
             content=(
-                "{{ dag.dag_id }}: {{ ti.task_id }} failed for {{ ds }} "
+                "{{ dag.dag_id }}: {{ ti.task_id }} failed for "
+                "{{ dag_run.run_after | ds }} "
                 "(try {{ ti.try_number }}): {{ exception }}"
             ),
         )

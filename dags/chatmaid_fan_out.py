@@ -38,7 +38,10 @@ with DAG(
 
     sends = ChatmaidSendMessageOperator.partial(
         task_id="send_report",
-        content="The weekly report for {{ ds }} is ready: https://bi.example.com/weekly",
+        content=(
+            "The weekly report for {{ dag_run.run_after | ds }} is ready: "
+            "https://bi.example.com/weekly"
+        ),
     ).expand(to=recipients())
 
     @task

@@ -55,7 +55,10 @@ with DAG(
         task_id="alert_data_team",
         to="{{ params.recipient }}",
         content=(
-            "Orders on {{ ds }}: {{ ti.xcom_pull(task_ids='measure_orders')['orders'] }} "
+            # run_after is set on scheduled, manual and asset-triggered runs alike (a
+            # manual run has no logical date, so no {{ ds }}).
+            "Orders on {{ dag_run.run_after | ds }}: "
+            "{{ ti.xcom_pull(task_ids='measure_orders')['orders'] }} "
             "({{ ti.xcom_pull(task_ids='measure_orders')['change_pct'] }}% vs the "
             "{{ ti.xcom_pull(task_ids='measure_orders')['baseline'] }} average). "
             "Dashboard: https://bi.example.com/orders"

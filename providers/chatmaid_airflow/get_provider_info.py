@@ -50,7 +50,15 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "requests_per_minute": {
                         "label": "Requests per minute",
-                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
+                        "schema": {"type": ["number", "null"], "minimum": 0},
+                    },
+                    "default_from_phone": {
+                        "label": "Default sender",
+                        "schema": {"type": ["string", "null"]},
+                    },
+                    "idempotency_namespace": {
+                        "label": "Idempotency namespace",
+                        "schema": {"type": ["string", "null"]},
                     },
                 },
                 "ui-field-behaviour": {
@@ -61,7 +69,9 @@ def get_provider_info() -> dict[str, Any]:
                         "password": "sk_test_... or sk_live_...",
                         "timeout": "10",
                         "max_retries": "4",
-                        "requests_per_minute": "100",
+                        "requests_per_minute": "100 (0: no client-side limit)",
+                        "default_from_phone": "+15551234567 or a phone id",
+                        "idempotency_namespace": "one per deployment sharing the account",
                     },
                 },
             }

@@ -61,18 +61,17 @@ def test_provider_info_names_the_distribution_and_importable_modules() -> None:
     assert hasattr(importlib.import_module(notifier_module), notifier)
 
 
-def test_ui_field_behaviour_is_the_provider_info_one() -> None:
-    behaviour = ChatmaidHook.get_ui_field_behaviour()
+def test_airflow_reads_the_connection_form_from_the_provider_info() -> None:
+    from airflow.providers_manager import ProvidersManager
+
+    providers = ProvidersManager()  # type: ignore[no-untyped-call]
+    behaviour = providers.field_behaviours["chatmaid"]
     assert behaviour["hidden_fields"] == ["schema", "port", "login"]
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
     assert behaviour["placeholders"]["host"] == "https://developers-api.chatmaid.net"
-
-
-def test_connection_form_widgets_cover_every_extra() -> None:
-    pytest.importorskip("wtforms")  # Airflow 3.1's UI; 3.2+ reads the provider info
-    pytest.importorskip("flask_appbuilder")
-    widgets = ChatmaidHook.get_connection_form_widgets()
-    assert set(widgets) == set(get_provider_info()["connection-types"][0]["conn-fields"])
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    widgets = {k for k in providers.connection_form_widgets if k.startswith("extra__chatmaid__")}
+    assert widgets == {f"extra__chatmaid__{name}" for name in fields}
 
 
 # -- connection settings ----------------------------------------------------------------
@@ -185,17 +184,21 @@ def api(request: httpx.Request) -> httpx.Response:
 
 
 @pytest.mark.parametrize(
-    ("from_phone", "calls", "phone_id"),
+    ("from_phone", "default", "calls", "phone_id"),
     [
-        (None, ["/v1/phone-numbers", "/v1/messages/send"], "p_on"),
-        ("+15551230000", ["/v1/phone-numbers", "/v1/messages/send"], "p_off"),
-        ("p_given", ["/v1/messages/send"], "p_given"),
+        (None, None, ["/v1/phone-numbers", "/v1/messages/send"], "p_on"),
+        ("+15551234567", None, ["/v1/phone-numbers", "/v1/messages/send"], "p_on"),
+        ("p_given", None, ["/v1/messages/send"], "p_given"),
+        (None, "p_default", ["/v1/messages/send"], "p_default"),
+        (None, "+15551234567", ["/v1/phone-numbers", "/v1/messages/send"], "p_on"),
+        ("p_given", "p_default", ["/v1/messages/send"], "p_given"),
     ],
 )
-def test_send_resolves_the_sender_only_when_needed(
-    from_phone: str | None, calls: list[str], phone_id: str
+def test_send_takes_the_task_sender_else_the_connection_default(
+    from_phone: str | None, default: str | None, calls: list[str], phone_id: str
 ) -> None:
     hook, seen = hook_with(api)
+    hook.__dict__["settings"] = ChatmaidConnectionSettings(api_key=KEY, default_from_phone=default)
     hook.send_message(to="+15557654321", content="hi", from_phone=from_phone, idempotency_key="k1")
     assert [r.url.path for r in seen] == calls
     body = json.loads(seen[-1].content)
@@ -205,6 +208,15 @@ def test_send_resolves_the_sender_only_when_needed(
         "content": "hi",
         "idempotencyKey": "k1",
     }
+
+
+def test_connection_extras_reach_the_client() -> None:
+    read = settings(
+        extra={"default_from_phone": "+15551234567", "idempotency_namespace": "staging"}
+    )
+    assert read.default_from_phone == "+15551234567"
+    client = ChatmaidClient(read.api_key, **read.client_options())
+    assert client.config.idempotency_namespace == "staging"
 
 
 def test_test_connection_reports_the_api_error_without_the_key() -> None:

@@ -8,14 +8,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
+import jinja2
 import pytest
-from airflow.sdk import DAG, Context
-from airflow.sdk.exceptions import (
+from airflow.providers.common.compat.sdk import (
     AirflowException,
     AirflowFailException,
     AirflowSensorTimeout,
     TaskDeferred,
 )
+from airflow.sdk import DAG, Context
 
 from chatmaid import Message
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
@@ -35,7 +36,7 @@ FAILED = {
     "status": "failed",
     "sentAt": None,
     "failedAt": "2026-02-06T14:18:35.000Z",
-    "errorCode": "RECIPIENT_NOT_ON_WHATSAPP",
+    "errorCode": "INVALID_RECIPIENT",
     "errorMessage": "Recipient is not a WhatsApp user",
 }
 PENDING = {**MESSAGE, "status": "pending", "sentAt": None}
@@ -162,14 +163,14 @@ def test_a_failed_message_fails_the_task_with_the_api_reason() -> None:
     assert isinstance(caught.value, AirflowFailException)  # no retry: same key, same message
     assert str(caught.value) == (
         "Chatmaid message msg_abc123def456 to +15557654321 failed: "
-        "RECIPIENT_NOT_ON_WHATSAPP: Recipient is not a WhatsApp user"
+        "INVALID_RECIPIENT: Recipient is not a WhatsApp user"
     )
-    assert caught.value.error_code == "RECIPIENT_NOT_ON_WHATSAPP"
+    assert caught.value.error_code == "INVALID_RECIPIENT"
 
 
 def test_a_failed_message_can_be_accepted() -> None:
     result = operator(FakeHook(FAILED), fail_on_delivery_failure=False).execute(context())
-    assert result["errorCode"] == "RECIPIENT_NOT_ON_WHATSAPP"
+    assert result["errorCode"] == "INVALID_RECIPIENT"
 
 
 def test_without_waiting_a_pending_message_is_the_result() -> None:
@@ -246,7 +247,7 @@ def test_execute_complete_turns_events_into_results_or_clear_errors() -> None:
     done = {"status": "done", "message_id": "msg_1", "message": MESSAGE}
     assert op.execute_complete(context(), done)["status"] == "sent"
     failed = {"status": "done", "message_id": "msg_1", "message": FAILED}
-    with pytest.raises(ChatmaidDeliveryFailed, match="RECIPIENT_NOT_ON_WHATSAPP"):
+    with pytest.raises(ChatmaidDeliveryFailed, match="INVALID_RECIPIENT"):
         op.execute_complete(context(), failed)
     timeout = {"status": "timeout", "message_id": "msg_1", "error": "still 'pending' at the end"}
     with pytest.raises(AirflowException, match="still 'pending' at the end"):
@@ -279,7 +280,7 @@ def test_sensor_pokes_until_terminal_then_returns_the_message() -> None:
 
 
 def test_sensor_fails_fast_on_failed_and_on_other_final_statuses() -> None:
-    with pytest.raises(ChatmaidDeliveryFailed, match="RECIPIENT_NOT_ON_WHATSAPP"):
+    with pytest.raises(ChatmaidDeliveryFailed, match="INVALID_RECIPIENT"):
         sensor(FakeHook(FAILED)).poke(context())
     with pytest.raises(AirflowFailException, match="ended 'sent', not one of \\['read'\\]"):
         sensor(FakeHook(MESSAGE), target_statuses=["read"]).poke(context())
@@ -350,3 +351,56 @@ def test_notifier_renders_its_fields_and_sends_through_the_hook() -> None:
     notifier(context(FakeTI(task_id="load"), ds="2026-01-02", dag=dag, params={"on_call": "+1555"}))
     ((_, fields),) = hook.calls
     assert (fields["to"], fields["content"]) == ("+1555", "load failed on 2026-01-02")
+
+
+def test_a_notifier_template_that_fails_still_sends_a_fallback(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    hook = FakeHook(MESSAGE)
+    notifier = send_chatmaid_notification(
+        to="{{ params.on_call }}",
+        content="{{ ti.task_id }} failed on {{ ds }}",  # a manual run has no ds
+        from_phone="{{ params.sender }}",
+    )
+    notifier.__dict__["hook"] = hook
+    with DAG("notify", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        pass
+    notifier(context(FakeTI(task_id="load"), dag=dag, params={"on_call": "+1555"}))
+    ((_, fields),) = hook.calls
+    assert fields["to"] == "+1555"
+    assert fields["from_phone"] is None  # failed too: the connection's default sender
+    assert fields["content"] == (
+        "Airflow alert from dag.load, run manual__2026-01-01 (the notification's template "
+        "failed to render: content: UndefinedError: 'ds' is undefined; "
+        "from_phone: UndefinedError: 'dict object' has no attribute 'sender')"
+    )
+    assert "[warning  ] The Chatmaid notification's template failed to render (content: " in (
+        capsys.readouterr().out
+    )
+
+
+def test_a_notifier_keeps_its_text_when_another_field_fails() -> None:
+    hook = FakeHook(MESSAGE)
+    notifier = send_chatmaid_notification(
+        to="+1555", content="load failed", media_urls=["{{ nothing.here }}"]
+    )
+    notifier.__dict__["hook"] = hook
+    with DAG("notify", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        pass
+    notifier(context(dag=dag))
+    ((_, fields),) = hook.calls
+    assert fields["media_urls"] is None
+    assert fields["content"].startswith("Airflow alert from dag.task, run manual__2026-01-01: ")
+    assert (
+        "load failed (the notification's template failed to render: media_urls:"
+        in (fields["content"])
+    )
+
+
+def test_a_notifier_without_recipients_fails() -> None:
+    notifier = send_chatmaid_notification(to="{{ params.on_call }}", content="x")
+    notifier.__dict__["hook"] = FakeHook(MESSAGE)
+    with DAG("notify", schedule=None, start_date=datetime(2026, 1, 1)) as dag:
+        pass
+    with pytest.raises(jinja2.UndefinedError):
+        notifier(context(dag=dag, params={}))

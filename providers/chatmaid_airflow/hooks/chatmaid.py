@@ -31,10 +31,8 @@ from chatmaid import (
     ClientOptions,
     Message,
     WebhookEvent,
-    is_e164,
     webhooks,
 )
-from chatmaid_airflow.get_provider_info import get_provider_info
 
 
 @dataclass(frozen=True)
@@ -51,6 +49,8 @@ class ChatmaidConnectionSettings:
     max_retries: int | None = None
     requests_per_minute: float | None = None
     webhook_secret: str | None = field(default=None, repr=False)
+    default_from_phone: str | None = None
+    idempotency_namespace: str | None = None
 
     @classmethod
     def from_connection(
@@ -74,6 +74,8 @@ class ChatmaidConnectionSettings:
             max_retries=options.integer("max_retries"),
             requests_per_minute=options.number("requests_per_minute"),
             webhook_secret=options.text("webhook_secret"),
+            default_from_phone=options.text("default_from_phone"),
+            idempotency_namespace=options.text("idempotency_namespace"),
         )
 
     def client_options(self) -> ClientOptions:
@@ -87,6 +89,8 @@ class ChatmaidConnectionSettings:
             options["max_retries"] = self.max_retries
         if self.requests_per_minute is not None:
             options["requests_per_minute"] = self.requests_per_minute or None
+        if self.idempotency_namespace is not None:
+            options["idempotency_namespace"] = self.idempotency_namespace
         return options
 
 
@@ -95,7 +99,9 @@ class ChatmaidHook(BaseHook):
 
     The connection (type ``chatmaid``) holds the API key in its password, the base URL
     in its host (empty: the public host) and the extras ``timeout``, ``max_retries``,
-    ``requests_per_minute`` and ``webhook_secret``.
+    ``requests_per_minute``, ``webhook_secret``, ``default_from_phone`` (the sender when
+    a task names none: saves a phone-list call per task) and ``idempotency_namespace``
+    (set a different one per deployment when two deployments share one account).
 
     Example::
 
@@ -151,10 +157,10 @@ class ChatmaidHook(BaseHook):
         idempotency_key: str | None = None,
     ) -> Message:
         """Send one message from ``from_phone`` (a phone id, a sender's E.164 number, or
-        ``None`` for the account's first connected phone)."""
-        phone_id = _phone_id(from_phone) or self.client.resolve_sender(from_phone).id
+        ``None``: the connection's ``default_from_phone``, else the account's first
+        connected phone, which the core resolves)."""
         return self.client.send_message(
-            from_phone=phone_id,
+            from_phone=from_phone or self.settings.default_from_phone,
             to=to,
             content=content,
             media_urls=media_urls,
@@ -224,64 +230,14 @@ class ChatmaidHook(BaseHook):
         idempotency_key: str | None = None,
     ) -> Message:
         """``send_message`` on a borrowed async client."""
-        phone_id = _phone_id(from_phone) or (await client.resolve_sender(from_phone)).id
+        settings = await self.aget_settings()
         return await client.send_message(
-            from_phone=phone_id,
+            from_phone=from_phone or settings.default_from_phone,
             to=to,
             content=content,
             media_urls=media_urls,
             idempotency_key=idempotency_key,
         )
-
-    # -- connection form (Airflow 3.1; 3.2+ reads it from the provider info) ---------
-
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        """Hidden, relabelled and placeholder fields of the connection form."""
-        behaviour = _connection_type_info()["ui-field-behaviour"]
-        return {
-            "hidden_fields": behaviour["hidden-fields"],
-            "relabeling": behaviour["relabeling"],
-            "placeholders": behaviour["placeholders"],
-        }
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        """The extra fields of the connection form (needs wtforms, as Airflow 3.1's UI has)."""
-        # Untyped, and absent from a plain Airflow 3.2+ install: imported only when called.
-        from flask_appbuilder.fieldwidgets import (  # type: ignore[import-not-found,unused-ignore]
-            BS3PasswordFieldWidget,
-            BS3TextFieldWidget,
-        )
-        from flask_babel import lazy_gettext  # type: ignore[import-not-found,unused-ignore]
-        from wtforms import (  # type: ignore[import-untyped,import-not-found,unused-ignore]
-            IntegerField,
-            PasswordField,
-            StringField,
-        )
-
-        widgets: dict[str, Any] = {}
-        for name, spec in _connection_type_info()["conn-fields"].items():
-            label = lazy_gettext(spec["label"])
-            schema = spec["schema"]
-            if schema.get("format") == "password":
-                widgets[name] = PasswordField(label, widget=BS3PasswordFieldWidget())
-            elif "integer" in schema["type"]:
-                widgets[name] = IntegerField(label, widget=BS3TextFieldWidget())
-            else:
-                widgets[name] = StringField(label, widget=BS3TextFieldWidget())
-        return widgets
-
-
-def _connection_type_info() -> dict[str, Any]:
-    info: dict[str, Any] = get_provider_info()["connection-types"][0]
-    return info
-
-
-def _phone_id(from_phone: str | None) -> str | None:
-    # A phone id goes straight to the API (which checks it); an E.164 number or no
-    # sender at all is resolved from the account's phone list.
-    return from_phone if from_phone and not is_e164(from_phone) else None
 
 
 def _base_url(host: str | None, port: int | None) -> str | None:

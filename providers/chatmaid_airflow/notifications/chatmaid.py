@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
 
+import jinja2
 from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow.sdk import Context
 
@@ -71,6 +72,34 @@ class ChatmaidNotifier(BaseNotifier):
         self.idempotency_key = idempotency_key
         self.chatmaid_conn_id = chatmaid_conn_id
 
+    def render_template_fields(
+        self, context: Context, jinja_env: jinja2.Environment | None = None
+    ) -> None:
+        """Render each templated field; a field that fails does not stop the alert.
+
+        A field that cannot be rendered is dropped, the text becomes a fallback naming
+        the DAG, task, run and the render error, and a WARNING is logged: the alert
+        still goes out. Only ``to`` must render (without it nobody can be told).
+        """
+        env = jinja_env or self.get_template_env(dag=context.get("dag"))
+        errors = []
+        for name in self.template_fields:
+            try:
+                self._do_render_template_fields(self, (name,), context, env, set())
+            except Exception as exc:
+                if name == "to":
+                    raise
+                setattr(self, name, None)
+                errors.append(f"{name}: {type(exc).__name__}: {exc}")
+        if errors:
+            problem = "; ".join(errors)
+            self.log.warning(
+                "The Chatmaid notification's template failed to render (%s); "
+                "sending a fallback text instead",
+                problem,
+            )
+            self.content = _fallback_text(context, self.content, problem)
+
     @cached_property
     def hook(self) -> ChatmaidHook:
         """The hook on ``chatmaid_conn_id``."""
@@ -110,6 +139,20 @@ class ChatmaidNotifier(BaseNotifier):
                 }
             )
         return sends
+
+
+def _fallback_text(context: Context, content: str | None, problem: str) -> str:
+    """The alert sent when the notifier's template failed: what fired, and why no text."""
+    ti = context.get("ti")
+    dag = context.get("dag")
+    dag_run = context.get("dag_run")
+    dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or "unknown DAG"
+    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or "unknown run"
+    where = f"{dag_id}.{ti.task_id}" if ti is not None else dag_id
+    text = f"Airflow alert from {where}, run {run_id}"
+    if content:
+        text += f": {content}"
+    return f"{text} (the notification's template failed to render: {problem})"
 
 
 def _callback_identity(context: Context) -> tuple[Any, ...] | None:

@@ -55,7 +55,7 @@ class ChatmaidSendMessageOperator(BaseOperator):
         ChatmaidSendMessageOperator(
             task_id="tell_ops",
             to="+15557654321",
-            content="Load for {{ ds }} finished",
+            content="Load of {{ dag_run.run_after | ds }} finished",
             wait_for_delivery=True,
             deferrable=True,
         )

@@ -13,9 +13,8 @@ from datetime import timedelta
 from functools import cached_property
 from typing import Any
 
-from airflow.providers.common.compat.sdk import conf
+from airflow.providers.common.compat.sdk import AirflowFailException, AirflowSensorTimeout, conf
 from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
-from airflow.sdk.exceptions import AirflowFailException, AirflowSensorTimeout
 
 from chatmaid import Message, MessageStatus
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
