@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import ast
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from chatmaid.sandbox.responses import ApiError, RateLimited
 from chatmaid.sandbox.seed import SEED, seeded_state
 from chatmaid.sandbox.state import MessageRecord, RequestStats, utcnow
 from chatmaid.sandbox.validation import parse_list_query, parse_send
+from chatmaid.sandbox.wire import is_e164, iso, sign
 
 
 class Clock:
@@ -213,6 +216,10 @@ def test_options_round_trip_through_the_cli_flags() -> None:
         time_scale=0.01,
         webhook_timeout=3,
         random_seed=9,
+        profile="live",
+        retry_after_header=True,
+        delivery_id_header=True,
+        keep_signature_on_retry=True,
         webhooks=(
             WebhookConfig("http://127.0.0.1:9/a", "s", frozenset({"message.sent"})),
             WebhookConfig("http://127.0.0.1:9/b", "s", frozenset({"message.sent"})),
@@ -222,7 +229,19 @@ def test_options_round_trip_through_the_cli_flags() -> None:
     assert options_from(args) == options
 
 
+def test_options_default_to_the_docs_and_nothing_undocumented() -> None:
+    settings = SandboxOptions().settings()
+    assert (settings.profile, settings.live) == ("docs", False)
+    assert settings.retry_after_header is False
+    assert settings.delivery_id_header is False
+    assert settings.keep_signature_on_retry is False
+    defaults = build_parser().parse_args(["serve"])
+    assert options_from(defaults) == SandboxOptions()
+
+
 def test_options_are_validated() -> None:
+    with pytest.raises(ValueError, match="profile must be one of docs, live"):
+        Settings(profile="staging")
     with pytest.raises(ValueError, match="rate_limit must be an integer >= 0"):
         Settings(rate_limit=-1)
     with pytest.raises(ValueError, match="unknown webhook events"):
@@ -245,3 +264,72 @@ def test_openapi_covers_every_route_with_resolvable_refs() -> None:
         "$ref": "#/components/schemas/SendMessageRequest"
     }
     assert "messages:write" in send["description"]
+
+
+# -- the sandbox's own wire facts -----------------------------------------------------------
+
+
+def test_signature_is_the_docs_hmac() -> None:
+    # Reference value from `openssl dgst -sha256 -hmac whsec_x` over '1700000000.{"a":1}'.
+    assert sign(b'{"a":1}', "whsec_x", timestamp=1700000000) == (
+        "t=1700000000,v1=b3438763ab46d9634b9844c8722818eaf523f803db1327484c6067462a5fd6d1"
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "valid"),
+    [
+        ("+1987654321", True),  # the docs' own example
+        ("+15551234567", True),
+        ("+12", True),
+        ("+123456789012345", True),  # 15 digits
+        ("+1234567890123456", False),
+        ("+1", False),
+        ("+0123456", False),
+        ("15551234567", False),
+        ("+1555 123 4567", False),
+        ("+\uff11\uff15\uff15\uff15\uff11\uff12\uff13\uff14", False),  # full-width digits
+        ("+15551234567\n", False),
+        (15551234567, False),
+    ],
+)
+def test_e164_is_the_format_the_docs_state(number: object, valid: bool) -> None:
+    assert is_e164(number) is valid
+
+
+def test_timestamps_are_written_as_the_docs_show() -> None:
+    moment = datetime(2026, 2, 6, 14, 18, 33, 120999, tzinfo=timezone.utc)
+    assert iso(moment) == "2026-02-06T14:18:33.120Z"
+    assert iso(moment.astimezone(timezone(timedelta(hours=2)))) == "2026-02-06T14:18:33.120Z"
+    assert iso(None) is None
+
+
+#: Client modules the sandbox may use: the server handle builds clients for tests, and the
+#: OpenAPI document is generated from the client's models. Nothing that validates or
+#: shapes an answer.
+ALLOWED_CLIENT_IMPORTS = {
+    "server.py": {"_async_client", "_client", "_config"},
+    "openapi.py": {"_models", "_version"},
+}
+
+
+def test_the_sandbox_shares_no_validation_or_wire_code_with_the_client() -> None:
+    import chatmaid.sandbox
+
+    package = Path(chatmaid.sandbox.__file__).parent
+    for module in sorted(package.glob("*.py")):
+        tree = ast.parse(module.read_text())
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                names = [("chatmaid." if node.level == 2 else "") + (node.module or "")]
+            else:
+                continue
+            used |= {
+                name.removeprefix("chatmaid.")
+                for name in names
+                if name.startswith("chatmaid") and not name.startswith("chatmaid.sandbox")
+            }
+        assert used <= ALLOWED_CLIENT_IMPORTS.get(module.name, set()), module.name
