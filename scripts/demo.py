@@ -124,9 +124,7 @@ def send_with_test_key(demo: Demo) -> None:
     client = demo.client(SEED.test_key)
     sender = client.resolve_sender()
     say(f"sender    {sender.phone_number} ({sender.display_name}, id {sender.id})")
-    message = client.send_message(
-        from_phone=sender.id, to=RECIPIENT, content="Hello from the demo"
-    )
+    message = client.send_message(from_phone=sender.id, to=RECIPIENT, content="Hello from the demo")
     demo.messages["test"] = message
     say(f"sent      {describe(message)}  (test keys answer 'sent' straight away)")
     failed = client.send_message(from_phone=sender.id, to=NOT_ON_WHATSAPP, content="Hello?")
