@@ -18,6 +18,7 @@ import pytest
 
 from chatmaid import ChatmaidClient, webhooks
 from chatmaid.sandbox import SEED
+from chatmaid.sandbox.admin_client import SandboxAdminError
 from chatmaid.sandbox.pytest_plugin import SANDBOX_PROFILES
 from chatmaid.sandbox.server import SandboxHandle
 
@@ -221,6 +222,26 @@ def test_live_messages_progress_to_delivered_and_read(
     usage = call(chatmaid_sandbox, "GET", "/v1/account/usage").json()["data"]["messages"]
     assert set(usage) == {"total", "pending", "sent", "delivered", "read", "failed"}
     assert usage["read"] == 1
+
+
+def test_admin_advances_a_live_message_one_step_at_a_time(
+    chatmaid_sandbox: SandboxHandle, chatmaid_sandbox_profile: str
+) -> None:
+    chatmaid_sandbox.admin.update_settings(live_delay=3600)
+    live = SEED.live_key
+    sent = call(chatmaid_sandbox, "POST", "/v1/messages/send", live, json=send_body()).json()
+    sent = sent["data"]
+    path = f"/v1/messages/{sent['id']}"
+    steps = ["sent", "delivered", "read"] if chatmaid_sandbox_profile == "live" else ["sent"]
+    for step in steps:
+        assert call(chatmaid_sandbox, "GET", path, live).json()["data"]["status"] != step
+        assert chatmaid_sandbox.admin.advance_message(sent["id"])["status"] == step
+        assert call(chatmaid_sandbox, "GET", path, live).json()["data"]["status"] == step
+    done = f"Message {sent['id']} is {steps[-1]}: no step is due"
+    with pytest.raises(SandboxAdminError, match=done):
+        chatmaid_sandbox.admin.advance_message(sent["id"])
+    with pytest.raises(SandboxAdminError, match="Message msg_nope not found"):
+        chatmaid_sandbox.admin.advance_message("msg_nope")
 
 
 def test_list_status_filter_follows_the_profile(

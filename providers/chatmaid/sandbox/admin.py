@@ -55,6 +55,7 @@ def admin_routes() -> list[Route]:
         Route("/webhooks", add_webhook, methods=["POST"]),
         Route("/webhooks/{id}", remove_webhook, methods=["DELETE"]),
         Route("/messages", list_all_messages),
+        Route("/messages/{id}/advance", advance_message, methods=["POST"]),
         Route("/inbound", list_inbound),
         Route("/inbound", simulate_inbound, methods=["POST"]),
         Route("/outgoing", simulate_outgoing, methods=["POST"]),
@@ -303,6 +304,21 @@ async def remove_webhook(request: Request) -> Response:
 async def list_all_messages(request: Request) -> Response:
     """Every message of both environments, oldest first, with internal fields."""
     return ok([m.to_admin() for m in _sandbox(request).state.messages.values()])
+
+
+async def advance_message(request: Request) -> Response:
+    """Take a message's next lifecycle step now instead of after ``liveDelay``.
+
+    ``pending -> sent | failed``, and in the ``live`` profile ``sent -> delivered -> read``;
+    409 when no step is due (a test-key message, or one already ``read`` or ``failed``).
+    """
+    sandbox = _sandbox(request)
+    message = sandbox.state.messages.get(request.path_params["id"])
+    if message is None:
+        raise ApiError(404, f"Message {request.path_params['id']} not found")
+    if not sandbox.lifecycle.advance(message):
+        raise ApiError(409, f"Message {message.id} is {message.status}: no step is due")
+    return ok(message.to_admin())
 
 
 async def list_inbound(request: Request) -> Response:

@@ -163,6 +163,10 @@ class Admin:
         ``idempotencyKey``."""
         return self._many("/messages")
 
+    def advance_message(self, message_id: str) -> dict[str, Any]:
+        """Take a message's next lifecycle step now (``pending -> sent``, ...)."""
+        return self._one("POST", f"/messages/{message_id}/advance")
+
     def inbound_messages(self) -> list[dict[str, Any]]:
         """Every simulated inbound message, oldest first."""
         return self._many("/inbound")

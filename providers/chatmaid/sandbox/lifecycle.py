@@ -25,6 +25,7 @@ FAILURE_PATTERNS: dict[str, tuple[str, str]] = {
 }
 
 Emit = Callable[[str, Callable[[], dict[str, Any]]], None]
+Step = Callable[[MessageRecord], None]
 
 
 class Lifecycle:
@@ -33,7 +34,7 @@ class Lifecycle:
     def __init__(self, state: SandboxState, emit: Emit) -> None:
         self._state = state
         self._emit = emit
-        self._pending: dict[str, asyncio.TimerHandle] = {}
+        self._pending: dict[str, tuple[asyncio.TimerHandle, Step]] = {}
 
     def accept(self, key: ApiKeyRecord, request: SendRequest) -> MessageRecord:
         """The message for a valid send: the original one if the idempotency key was used.
@@ -74,10 +75,20 @@ class Lifecycle:
             self._later(message, self._settle)
         return message
 
-    def _later(self, message: MessageRecord, step: Callable[[MessageRecord], None]) -> None:
+    def advance(self, message: MessageRecord) -> bool:
+        """Take the message's next step now (``pending -> sent``, ...); False if none is due."""
+        scheduled = self._pending.get(message.id)
+        if scheduled is None:
+            return False
+        handle, step = scheduled
+        handle.cancel()
+        step(message)
+        return True
+
+    def _later(self, message: MessageRecord, step: Step) -> None:
         loop = asyncio.get_running_loop()
         delay = self._state.settings.live_delay
-        self._pending[message.id] = loop.call_later(delay, step, message)
+        self._pending[message.id] = (loop.call_later(delay, step, message), step)
 
     def _settle(self, message: MessageRecord) -> None:
         self._pending.pop(message.id, None)
@@ -106,6 +117,6 @@ class Lifecycle:
 
     def cancel_all(self) -> None:
         """Forget every pending transition (on reset or shutdown)."""
-        for handle in self._pending.values():
+        for handle, _ in self._pending.values():
             handle.cancel()
         self._pending.clear()

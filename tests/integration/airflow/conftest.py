@@ -8,7 +8,8 @@ runs in its own process (``chatmaid_airflow.testing``) against the session's san
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
@@ -87,3 +88,35 @@ def use_connection(
         monkeypatch.setenv("AIRFLOW_CONN_CHATMAID_DEFAULT", json.dumps(connection))
 
     return use
+
+
+POLL = "GET /v1/messages/{messageId}"
+
+
+@pytest.fixture
+def settle_once_polled(chatmaid_sandbox: SandboxHandle) -> Iterator[None]:
+    """Live messages stay ``pending`` until a status poll has seen them pending, then are
+    sent: every wait meets its message pending, however slow the machine. For DAGs that
+    keep at most one live message pending at a time."""
+    admin = chatmaid_sandbox.admin
+    admin.update_settings(live_delay=3600)
+    stop = threading.Event()
+
+    def polls() -> int:
+        return int(admin.requests()["byEndpoint"].get(POLL, {}).get("200", 0))
+
+    def settle() -> None:
+        seen: dict[str, int] = {}  # pending message id -> polls when first seen
+        while not stop.wait(0.05):
+            for message in admin.messages():
+                if message["environment"] != "live" or message["status"] != "pending":
+                    continue
+                first = seen.setdefault(message["id"], polls())
+                if polls() > first:
+                    admin.advance_message(message["id"])
+
+    worker = threading.Thread(target=settle, daemon=True)
+    worker.start()
+    yield
+    stop.set()
+    worker.join()

@@ -45,11 +45,10 @@ def test_kpi_alert_stays_quiet_below_the_threshold(
     assert sent_messages() == []
 
 
+@pytest.mark.usefixtures("settle_once_polled")
 def test_send_and_wait_goes_through_the_trigger(
     run_dag: RunDag, sent_messages: Messages, chatmaid_sandbox: SandboxHandle
 ) -> None:
-    # Pending long enough that both waits meet it pending, even on a loaded machine.
-    chatmaid_sandbox.admin.update_settings(live_delay=5)
     result = run_dag("chatmaid_send_and_wait.py", key="live")
 
     assert result.state == "success", result.output[-5000:]

@@ -67,11 +67,10 @@ def test_live_failures_and_timeouts_fail_with_the_reason(
     assert chatmaid_sandbox.live_key not in out
 
 
+@pytest.mark.usefixtures("settle_once_polled")
 def test_sensor_poke_and_reschedule_modes(
     run_dag: RunDag, sent_messages: Messages, chatmaid_sandbox: SandboxHandle
 ) -> None:
-    # Pending long enough that each sensor meets it pending, even on a loaded machine.
-    chatmaid_sandbox.admin.update_settings(live_delay=5)
     result = run_dag("chatmaid_it_sensor_modes.py")
 
     assert result.state == "success", result.output[-5000:]
