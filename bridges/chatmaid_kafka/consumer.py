@@ -39,10 +39,10 @@ from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from .aio import LoopThread
 from .dispatcher import Dispatcher, Job
-from .metrics import BridgeMetrics, ObservedTransport
+from .failures import ApiHalt
+from .metrics import ApiWatch, BridgeMetrics
 from .offsets import OffsetBook, OffsetTracker, PartitionId
-from .processor import Consumed
-from .records import SourceRecord
+from .records import Consumed, SourceRecord
 from .settings import BridgeSettings
 
 logger = logging.getLogger("chatmaid_kafka.consumer")
@@ -66,7 +66,8 @@ class NotifyConsumer:
         dispatcher: Dispatcher[Consumed],
         sends: LoopThread,
         metrics: BridgeMetrics,
-        api: ObservedTransport | None = None,
+        api: ApiWatch | None = None,
+        halt: ApiHalt | None = None,
     ) -> None:
         self._settings = settings
         self._consumer = kafka_consumer
@@ -74,6 +75,7 @@ class NotifyConsumer:
         self._sends = sends
         self._metrics = metrics
         self._api = api
+        self._halt = halt
         self._book = OffsetBook()
         self._last_commit = 0.0
         self._last_lag = 0.0
@@ -166,26 +168,47 @@ class NotifyConsumer:
         self._sends.call_soon(self._dispatcher.submit, jobs)
 
     def _apply_backpressure(self, drain: bool = False) -> None:
+        """Pause a partition while too many of its events are unfinished or one waits to
+        be sent again; pause all while a 429 holds the key or the API halts the account."""
         limit = self._settings.max_pending_per_partition
         held = self._api is not None and self._api.held()
+        halted = self._halt is not None and self._halt.reason is not None
+        everything = drain or held or halted
         paused = set(self._consumer.paused())
         pause, resume = [], []
+        blocked = 0
         for tracker in self._book.trackers():
             topic_partition = TopicPartition(*tracker.partition)
             pending = tracker.pending
+            waiting = tracker.blockage() is not None
+            blocked += waiting
             if topic_partition in paused:
-                if not drain and not held and pending <= limit // 2:
+                if not everything and not waiting and pending <= limit // 2:
                     resume.append(topic_partition)
-            elif drain or held or pending >= limit:
+            elif everything or waiting or pending >= limit:
                 pause.append(topic_partition)
         if pause:
             self._consumer.pause(*pause)
         if resume:
             self._consumer.resume(*resume)
         if pause or resume:
-            logger.debug("paused %s, resumed %s (429 hold: %s)", pause, resume, held)
+            logger.debug("paused %s, resumed %s (429 hold: %s, halted: %s)", pause, resume,
+                         held, halted)  # fmt: skip
         self._metrics.partitions_paused.set(len(self._consumer.paused()))
+        self._metrics.partitions_blocked.set(blocked)
         self._metrics.events_pending.set(self._book.pending())
+        self._metrics.api_halted.set(int(halted))
+
+    def blocked(self) -> dict[str, dict[str, object]]:
+        """Partitions whose events wait to be sent again: for how long, and why."""
+        now = time.monotonic()
+        found: dict[str, dict[str, object]] = {}
+        for tracker in self._book.trackers():
+            blockage = tracker.blockage()
+            if blockage is not None:
+                name = f"{tracker.partition.topic}[{tracker.partition.partition}]"
+                found[name] = {"seconds": round(now - blockage[0], 1), "reason": blockage[1]}
+        return found
 
     def _commit_finished(self) -> None:
         """Commit, asynchronously, each watermark that moved (at most every interval)."""
@@ -227,6 +250,9 @@ class NotifyConsumer:
         self._last_lag = now
         for tracker in self._book.trackers():
             topic_partition = TopicPartition(*tracker.partition)
+            labels = self._metrics.partition_blocked_seconds.labels(*map(str, tracker.partition))
+            blockage = tracker.blockage()
+            labels.set(0.0 if blockage is None else now - blockage[0])
             end = self._consumer.highwater(topic_partition)
             point = tracker.committable()
             if end is not None and point is not None:

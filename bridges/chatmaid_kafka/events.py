@@ -13,15 +13,20 @@ Example::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
-from chatmaid import derive_idempotency_key, is_e164, send_problems
+from chatmaid import is_e164, send_problems
 
-#: Namespace of the idempotency keys the bridge derives (``kafka-<48 hex>``).
-KEY_NAMESPACE = "kafka"
+from .records import SourceRecord
+
+#: Prefix of the idempotency keys the bridge derives (``kafka-<48 hex>``).
+KEY_PREFIX = "kafka"
+#: Header of a replayed dead letter: the idempotency key its first sends used.
+REPLAY_KEY_HEADER = "chatmaid.replay.idempotency-key"
 
 
 class InvalidEventError(ValueError):
@@ -128,17 +133,23 @@ def parse_notify_event(value: bytes | None) -> NotifyEvent:
         raise InvalidEventError("validate", _problems(exc)) from None
 
 
-def idempotency_key(event: NotifyEvent, topic: str, partition: int, offset: int) -> str:
-    """The send's key: the event's own, else derived from ``eventId``, else from the record.
+def idempotency_key(event: NotifyEvent, source: SourceRecord, *, derive: Callable[..., str]) -> str:
+    """The send's key: the event's own, else a replayed dead letter's, else derived from
+    ``eventId``, else from the record's topic, partition and offset.
 
     Derived keys are deterministic, so a redelivery after a crash or a rebalance reuses
     the key and the API answers with the original message instead of sending again.
+    ``derive`` is the client's ``idempotency_key``: the key's environment and the
+    deployment namespace are part of it.
     """
     if event.idempotency_key is not None:
         return event.idempotency_key
+    for name, value in source.headers:
+        if name == REPLAY_KEY_HEADER:
+            return value.decode()
     if event.event_id is not None:
-        return derive_idempotency_key("event", event.event_id, namespace=KEY_NAMESPACE)
-    return derive_idempotency_key("record", topic, partition, offset, namespace=KEY_NAMESPACE)
+        return derive("event", event.event_id, prefix=KEY_PREFIX)
+    return derive("record", source.topic, source.partition, source.offset, prefix=KEY_PREFIX)
 
 
 def notify_event_schema() -> dict[str, Any]:

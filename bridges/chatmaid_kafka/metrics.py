@@ -1,7 +1,7 @@
-"""Prometheus metrics of the bridge, and the HTTP transport that observes the API.
+"""Prometheus metrics of the bridge, and the core client observer that feeds them.
 
 Each ``BridgeMetrics`` has its own registry, so several bridges (or tests) in one
-process never collide. ``ObservedTransport`` wraps the core client's transport: it
+process never collide. ``ApiWatch`` observes the core client (its ``observers``): it
 counts every attempt, retry and 429 (the core retries internally), and remembers how
 long a 429 asked to back off, so the poll loop can pause partitions meanwhile.
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-import httpx
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -21,10 +20,10 @@ from prometheus_client import (
     generate_latest,
 )
 
+from chatmaid import AttemptFinished, ClientEvent, RateLimitWait, RetryScheduled
+
 #: Prometheus exposition content type.
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
-
-_ATTEMPT = "chatmaid_kafka.attempt"
 
 
 class BridgeMetrics:
@@ -55,6 +54,28 @@ class BridgeMetrics:
             "chatmaid_bridge_consumer_lag",
             "Records between the committable offset and the partition end",
             ["topic", "partition"],
+            registry=r,
+        )
+        self.partitions_blocked = Gauge(
+            "chatmaid_bridge_partitions_blocked",
+            "Partitions paused because an event waits to be sent again",
+            registry=r,
+        )
+        self.partition_blocked_seconds = Gauge(
+            "chatmaid_bridge_partition_blocked_seconds",
+            "How long the partition's longest waiting event has waited to be sent again",
+            ["topic", "partition"],
+            registry=r,
+        )
+        self.send_rounds_failed = Counter(
+            "chatmaid_bridge_send_rounds_failed",
+            "Rounds of attempts that ended without an answer for the event (it is sent again)",
+            ["action"],
+            registry=r,
+        )
+        self.api_halted = Gauge(
+            "chatmaid_bridge_api_halted",
+            "1 while the API refuses the account's sends (403, no connected sender)",
             registry=r,
         )
         self.api_requests = Counter(
@@ -98,16 +119,14 @@ class BridgeMetrics:
         return generate_latest(self.registry)
 
 
-class ObservedTransport(httpx.AsyncBaseTransport):
-    """Counts API attempts for ``BridgeMetrics`` and tracks the latest 429 back-off."""
+class ApiWatch:
+    """A core client observer: counts attempts, retries and 429s, and holds after a 429.
 
-    def __init__(
-        self,
-        inner: httpx.AsyncBaseTransport,
-        metrics: BridgeMetrics,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._inner = inner
+    ``held()`` is true while a 429 asks the key to wait (the wait the core honours: the
+    body's ``retryAfter``), so the poll loop pauses every partition meanwhile.
+    """
+
+    def __init__(self, metrics: BridgeMetrics, clock: Callable[[], float] = time.monotonic) -> None:
         self._metrics = metrics
         self._clock = clock
         self._held_until = 0.0
@@ -116,30 +135,14 @@ class ObservedTransport(httpx.AsyncBaseTransport):
         """True while the API's last 429 asked us to wait."""
         return self._clock() < self._held_until
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        """Send through the wrapped transport, observing the outcome."""
-        # The core re-sends the same Request object on a retry, so a mark on it counts.
-        if request.extensions.get(_ATTEMPT):
+    def __call__(self, event: ClientEvent) -> None:
+        """Observe one event of the core client."""
+        if isinstance(event, AttemptFinished):
+            status = "error" if event.status_code is None else str(event.status_code)
+            self._metrics.api_requests.labels(status).inc()
+            if event.status_code == 429:
+                self._metrics.api_rate_limited.inc()
+        elif isinstance(event, RetryScheduled):
             self._metrics.api_retries.inc()
-        request.extensions[_ATTEMPT] = True
-        try:
-            response = await self._inner.handle_async_request(request)
-        except httpx.TransportError:
-            self._metrics.api_requests.labels("error").inc()
-            raise
-        self._metrics.api_requests.labels(str(response.status_code)).inc()
-        if response.status_code == 429:
-            self._metrics.api_rate_limited.inc()
-            self._held_until = max(self._held_until, self._clock() + _retry_after(response))
-        return response
-
-    async def aclose(self) -> None:
-        """Close the wrapped transport."""
-        await self._inner.aclose()
-
-
-def _retry_after(response: httpx.Response) -> float:
-    try:
-        return max(0.0, float(response.headers.get("Retry-After", "1")))
-    except ValueError:
-        return 1.0
+        elif isinstance(event, RateLimitWait):
+            self._held_until = max(self._held_until, self._clock() + event.seconds)

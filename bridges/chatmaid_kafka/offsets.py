@@ -27,7 +27,8 @@ class OffsetTracker:
     ``committable()`` is the offset to commit (the next one to read after a restart):
     the first unfinished offset, or one past the last offset when all are finished.
     A stopped tracker starts no more work (``begin()`` is False) but still counts
-    completions; a closed one (its partition is gone) ignores them too.
+    completions; a closed one (its partition is gone) ignores them too. While any of
+    its events waits to be sent again (``block``), the partition is paused.
     """
 
     def __init__(self, partition: PartitionId) -> None:
@@ -38,6 +39,7 @@ class OffsetTracker:
         self._watermark: int | None = None
         self._committed: int | None = None
         self._running = 0
+        self._blocked: dict[int, tuple[float, str]] = {}  # offset -> (since, why)
         self.stopped = False
         self.closed = False
 
@@ -100,6 +102,22 @@ class OffsetTracker:
         """Remember what was committed (``None``: forget, so it is committed again)."""
         with self._lock:
             self._committed = offset
+
+    def block(self, offset: int, reason: str, since: float) -> None:
+        """``offset`` waits to be sent again, for ``reason``, since ``since``."""
+        with self._lock:
+            first_since = self._blocked.get(offset, (since, reason))[0]
+            self._blocked[offset] = (first_since, reason)
+
+    def unblock(self, offset: int) -> None:
+        """``offset`` no longer waits (sent, dead-lettered or abandoned)."""
+        with self._lock:
+            self._blocked.pop(offset, None)
+
+    def blockage(self) -> tuple[float, str] | None:
+        """Since when the partition's longest waiting event waits, and why."""
+        with self._lock:
+            return min(self._blocked.values(), default=None)
 
     def stop(self) -> None:
         """Start no more work; running events may still finish."""

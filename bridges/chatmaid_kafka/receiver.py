@@ -13,7 +13,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -147,17 +147,15 @@ class WebhookReceiver:
 
 def create_app(
     metrics: BridgeMetrics,
-    health: Callable[[], dict[str, bool]],
+    health: Callable[[], dict[str, Any]],
     receiver: WebhookReceiver | None = None,
     webhook_path: str = "/webhooks/chatmaid",
 ) -> Starlette:
     """The bridge's HTTP app: the webhook route (when receiving), health and metrics."""
 
     async def healthz(request: Request) -> Response:
-        components = health()
-        ok = all(components.values())
-        body = {"status": "ok" if ok else "failing", "components": components}
-        return JSONResponse(body, status_code=200 if ok else 503)
+        report = health()
+        return JSONResponse(report, status_code=503 if report["status"] == "failing" else 200)
 
     async def metrics_endpoint(request: Request) -> Response:
         return Response(metrics.exposition(), media_type=METRICS_CONTENT_TYPE)

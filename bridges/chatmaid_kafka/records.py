@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
@@ -18,7 +19,16 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-from chatmaid import ChatmaidAPIError, Message, MessageEvent, PhoneEvent, WebhookEvent
+from chatmaid import (
+    ChatmaidAPIError,
+    IdempotencyConflictError,
+    Message,
+    MessageEvent,
+    PhoneEvent,
+    WebhookEvent,
+)
+
+from .offsets import OffsetTracker
 
 Headers = list[tuple[str, bytes]]
 
@@ -46,6 +56,14 @@ class SourceRecord:
     key: bytes | None
     value: bytes | None
     headers: Headers = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Consumed:
+    """A record read from the notify topic, with the tracker of its partition."""
+
+    tracker: OffsetTracker
+    record: SourceRecord
 
 
 class _Wire(BaseModel):
@@ -149,21 +167,32 @@ def dead_letter(
     *,
     stage: str,
     error: BaseException,
-    reason: str | None = None,
     event_id: str | None = None,
+    idempotency_key: str | None = None,
 ) -> OutgoingRecord:
-    """The dead letter of ``source``: its key, value and headers plus the error headers."""
+    """The dead letter of ``source``: its key, value and headers plus the error headers.
+
+    ``idempotency.key`` is the key its sends used, so a replay sends with it again; an
+    ``IdempotencyConflictError`` adds the message holding the key and what differs.
+    """
     errors: dict[str, str | None] = {
         "topic": source.topic,
         "partition": str(source.partition),
         "offset": str(source.offset),
         "stage": stage,
         "class.name": type(error).__name__,
-        "exception.message": reason or str(error),
+        "exception.message": str(error),
         "http.status": (str(error.status_code) if isinstance(error, ChatmaidAPIError) else None),
         "event.id": event_id,
+        "idempotency.key": idempotency_key,
         "timestamp": _now(),
     }
+    if isinstance(error, IdempotencyConflictError):
+        errors["idempotency.message.id"] = error.message.id
+        errors["idempotency.differences"] = json.dumps(
+            {name: {"asked": asked, "returned": got} for name, (asked, got) in
+             error.differences.items()}, default=str,
+        )  # fmt: skip
     kept = [(k, v) for k, v in source.headers if not k.startswith(ERROR_HEADER_PREFIX)]
     added = [
         (ERROR_HEADER_PREFIX + name, value.encode())

@@ -11,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
-
-import httpx
+from typing import Any
 
 from chatmaid import (
     AsyncChatmaidClient,
@@ -27,11 +26,12 @@ from .consumer import NotifyConsumer
 from .correlation import CorrelationIndex, CorrelationTail
 from .dedupe import DeliveryLedger
 from .dispatcher import Dispatcher
-from .metrics import BridgeMetrics, ObservedTransport
-from .processor import Consumed, EventProcessor, OutputTopics
+from .failures import ApiHalt
+from .metrics import ApiWatch, BridgeMetrics
+from .processor import EventProcessor, OutputTopics
 from .producer import Publisher
 from .receiver import ReceiverConfig, WebhookReceiver, create_app
-from .senders import SenderResolver
+from .records import Consumed
 from .server import HttpServer
 from .settings import BridgeSettings
 from .topics import ensure_topics
@@ -50,6 +50,7 @@ class _Sends:
     consumer: NotifyConsumer
     loop: LoopThread
     client: AsyncChatmaidClient
+    halt: ApiHalt
     stop: threading.Event = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
 
@@ -119,15 +120,28 @@ class Bridge:
         )
         return self
 
-    def health(self) -> dict[str, bool]:
-        """Liveness of each component."""
+    def health(self) -> dict[str, Any]:
+        """``/healthz``'s body: ``status`` (``ok``, ``degraded`` or ``failing``), the
+        liveness of each component, and why sends wait, if they do."""
         components = {"http": self._http is not None and self._http.alive}
-        if self._sends is not None:
-            thread = self._sends.thread
-            components["consumer"] = thread is not None and thread.is_alive() and not self.fatal
+        report: dict[str, Any] = {"components": components}
+        degraded = False
+        sends = self._sends
+        if sends is not None:
+            thread = sends.thread
+            alive = thread is not None and thread.is_alive() and not self.fatal
+            components["consumer"] = alive and sends.halt.reason is None
+            if sends.halt.reason is not None:
+                report["halted"] = {"reason": sends.halt.reason}
+            blocked = sends.consumer.blocked()
+            if blocked:
+                report["blocked"] = blocked
+                degraded = True
         if self._tail is not None:
             components["correlation"] = self._tail.alive
-        return components
+        healthy = all(components.values())
+        report["status"] = "failing" if not healthy else "degraded" if degraded else "ok"
+        return report
 
     def stop(self) -> None:
         """Drain the consumer (commit what finished), then stop HTTP and Kafka clients."""
@@ -150,43 +164,43 @@ class Bridge:
         s = self.settings
         assert s.api_key is not None
         loop = LoopThread().start()
-        limits = httpx.Limits(
-            max_connections=s.concurrency, max_keepalive_connections=s.concurrency
-        )
-        transport = ObservedTransport(httpx.AsyncHTTPTransport(limits=limits), self.metrics)
-        client = AsyncChatmaidClient(
-            s.api_key.get_secret_value(), transport=transport, **_client_options(s)
-        )
-        senders = SenderResolver(client, s.default_from, ttl=s.sender_cache_seconds)
+        watch = ApiWatch(self.metrics)
+        client = AsyncChatmaidClient(s.api_key.get_secret_value(), **_client_options(s, watch))
         try:
-            self._check_sender(loop, senders)
+            self._check_sender(loop, client)
         except StartupError:
             loop.run(client.aclose(), timeout=10)
             loop.stop()
             raise
+        halt = ApiHalt(s.probe_interval)
         processor = EventProcessor(
             client=client,
-            senders=senders,
             publisher=publisher,
             topics=OutputTopics(s.results_topic, s.dlq_topic, s.correlation_topic),
             metrics=self.metrics,
+            halt=halt,
             on_fatal=self._on_fatal,
             on_correlation=self._index.put if self._index is not None else None,
+            default_from=s.default_from,
         )
         dispatcher: Dispatcher[Consumed] = Dispatcher(processor.handle, s.concurrency)
         consumer = NotifyConsumer(
-            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, transport
+            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, watch, halt
         )
-        sends = _Sends(consumer, loop, client)
+        sends = _Sends(consumer, loop, client, halt)
         sends.thread = threading.Thread(
             target=self._run_consumer, args=(sends,), name="chatmaid-bridge-poll", daemon=True
         )
         sends.thread.start()
         return sends
 
-    def _check_sender(self, loop: LoopThread, senders: SenderResolver) -> None:
+    def _check_sender(self, loop: LoopThread, client: AsyncChatmaidClient) -> None:
+        """Resolve the default sender now, so that a wrong key or sender shows at start."""
         try:
-            phone = loop.run(senders.check_default(), timeout=self.settings.send_deadline)
+            phone = loop.run(
+                client.resolve_sender(self.settings.default_from),
+                timeout=self.settings.send_deadline,
+            )
         except AuthenticationError as exc:
             raise StartupError(f"the API refused the key: {exc}") from None
         except ChatmaidError as exc:
@@ -210,11 +224,14 @@ class Bridge:
         self.failed.set()
 
 
-def _client_options(settings: BridgeSettings) -> ClientOptions:
+def _client_options(settings: BridgeSettings, watch: ApiWatch) -> ClientOptions:
     options: ClientOptions = {
+        "max_connections": settings.concurrency,
+        "observers": [watch],
         "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
         "deadline": settings.send_deadline,
+        "idempotency_namespace": settings.idempotency_namespace,
     }
     if settings.base_url is not None:
         options["base_url"] = settings.base_url

@@ -16,9 +16,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatmaid import ChatmaidConfigurationError, environment_of, is_e164
 
-#: Field groups; a command shows and requires the groups it uses.
-GROUPS = ("kafka", "api", "consumer", "receiver", "http", "logging")
-
 
 def _field(default: Any, description: str, group: str, **kwargs: Any) -> Any:
     return Field(default, description=description, json_schema_extra={"group": group}, **kwargs)
@@ -87,13 +84,27 @@ class BridgeSettings(BaseSettings):
     )
     request_timeout: float = _field(10.0, "seconds per API request", "api", gt=0)
     max_retries: int = _field(
-        6, "retries of a retryable API failure before the event is dead-lettered", "api", ge=0
+        6,
+        "retries of a 5xx or transport failure in one round of attempts (429s aside); "
+        "after a round the event waits and is sent again, never dead-lettered",
+        "api",
+        ge=0,
     )
     send_deadline: float = _field(
-        300.0, "seconds one send may take, retries included, before dead-lettering", "api", gt=0
+        300.0, "seconds one round of attempts may take, waits included", "api", gt=0
     )
-    sender_cache_seconds: float = _field(
-        300.0, "seconds the phone list is reused to resolve senders", "api", ge=0
+    probe_interval: float = _field(
+        30.0,
+        "seconds between probes while the API refuses the account's sends (403, "
+        "no connected sender); every partition stays paused meanwhile",
+        "api",
+        gt=0,
+    )
+    idempotency_namespace: str | None = _field(
+        None,
+        "deployment namespace of derived idempotency keys (e.g. staging): set one per "
+        "deployment that shares a Chatmaid account with another",
+        "api",
     )
 
     # -- consumer -------------------------------------------------------------------

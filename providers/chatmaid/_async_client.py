@@ -34,7 +34,7 @@ class AsyncChatmaidClient(BaseClient):
 
         client = AsyncChatmaidClient("sk_test_...", base_url=sandbox_url)
         sender = await client.resolve_sender()
-        await client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
+        await client.send_message(from_phone=sender.id, to="+15557654321", content="Hi")
 
     ``api_key`` falls back to ``CHATMAID_API_KEY`` and ``base_url`` to ``CHATMAID_BASE_URL``
     (else the public host). ``timeout`` bounds each attempt (s); ``max_retries`` (default

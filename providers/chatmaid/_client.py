@@ -33,7 +33,7 @@ class ChatmaidClient(BaseClient):
 
         client = ChatmaidClient("sk_test_...", base_url=sandbox_url)
         sender = client.resolve_sender()
-        client.send_message(from_phone_id=sender.id, to="+15557654321", content="Hi")
+        client.send_message(from_phone=sender.id, to="+15557654321", content="Hi")
 
     ``api_key`` falls back to ``CHATMAID_API_KEY`` and ``base_url`` to ``CHATMAID_BASE_URL``
     (else the public host). ``timeout`` bounds each attempt (s); ``max_retries`` (default

@@ -15,7 +15,7 @@ from chatmaid_kafka.aio import LoopThread
 from chatmaid_kafka.consumer import NotifyConsumer
 from chatmaid_kafka.dispatcher import Dispatcher
 from chatmaid_kafka.metrics import BridgeMetrics
-from chatmaid_kafka.processor import Consumed
+from chatmaid_kafka.records import Consumed
 from chatmaid_kafka.settings import BridgeSettings
 
 TOPIC = "notify"

@@ -8,14 +8,16 @@ from typing import Any
 
 import pytest
 
+from chatmaid import AsyncChatmaidClient
 from chatmaid_kafka.events import (
+    REPLAY_KEY_HEADER,
     InvalidEventError,
     NotifyEvent,
     idempotency_key,
     notify_event_schema,
     parse_notify_event,
 )
-from chatmaid_kafka.records import result_record_schema
+from chatmaid_kafka.records import Headers, SourceRecord, result_record_schema
 
 PACKAGE = Path(__file__).resolve().parents[2] / "bridges" / "chatmaid_kafka"
 
@@ -97,21 +99,38 @@ def test_every_problem_is_reported_at_once() -> None:
     assert "content or mediaUrls is required" in message
 
 
-def test_idempotency_key_prefers_the_event_key_then_event_id_then_the_record() -> None:
+def test_idempotency_key_prefers_the_event_key_then_a_replay_then_event_id_then_the_record() -> (
+    None
+):
+    scope = AsyncChatmaidClient("sk_test_events0123456789", requests_per_minute=None)
+    derive = scope.idempotency_key
     explicit = parse_notify_event(raw(eventId="e1", idempotencyKey="mine"))
     by_event = parse_notify_event(raw(eventId="e1"))
     anonymous = parse_notify_event(raw())
-    assert idempotency_key(explicit, "t", 0, 5) == "mine"
-    key = idempotency_key(by_event, "t", 0, 5)
+
+    def at(topic: str, partition: int, offset: int, headers: Headers | None = None) -> SourceRecord:
+        return SourceRecord(topic, partition, offset, None, None, headers or [])
+
+    assert idempotency_key(explicit, at("t", 0, 5), derive=derive) == "mine"
+    replayed = at("t", 0, 5, [(REPLAY_KEY_HEADER, b"kafka-first")])
+    assert idempotency_key(by_event, replayed, derive=derive) == "kafka-first"
+    key = idempotency_key(by_event, at("t", 0, 5), derive=derive)
     assert key.startswith("kafka-")
     assert len(key) <= 64
     # The same eventId gives the same key wherever and whenever it is read.
-    assert idempotency_key(by_event, "other-topic", 3, 99) == key
-    by_record = idempotency_key(anonymous, "t", 0, 5)
+    assert idempotency_key(by_event, at("other-topic", 3, 99), derive=derive) == key
+    by_record = idempotency_key(anonymous, at("t", 0, 5), derive=derive)
     assert by_record != key
-    assert idempotency_key(anonymous, "t", 0, 5) == by_record
-    assert idempotency_key(anonymous, "t", 0, 6) != by_record
-    assert idempotency_key(anonymous, "t", 1, 5) != by_record
+    assert idempotency_key(anonymous, at("t", 0, 5), derive=derive) == by_record
+    assert idempotency_key(anonymous, at("t", 0, 6), derive=derive) != by_record
+    assert idempotency_key(anonymous, at("t", 1, 5), derive=derive) != by_record
+    # Another environment or deployment namespace never shares a key.
+    live = AsyncChatmaidClient("sk_live_events0123456789", requests_per_minute=None)
+    staging = AsyncChatmaidClient(
+        "sk_test_events0123456789", requests_per_minute=None, idempotency_namespace="staging"
+    )
+    for other in (live, staging):
+        assert idempotency_key(by_event, at("t", 0, 5), derive=other.idempotency_key) != key
 
 
 def test_the_schema_files_are_up_to_date() -> None:

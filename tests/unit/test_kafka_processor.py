@@ -10,13 +10,19 @@ from typing import Any
 import httpx
 import pytest
 
-from chatmaid import AsyncChatmaidClient
+from chatmaid import AsyncChatmaidClient, RetryPolicy
+from chatmaid_kafka.failures import ApiHalt
 from chatmaid_kafka.metrics import BridgeMetrics
 from chatmaid_kafka.offsets import OffsetTracker, PartitionId
-from chatmaid_kafka.processor import Consumed, EventProcessor, OutputTopics
+from chatmaid_kafka.processor import EventProcessor, OutputTopics
 from chatmaid_kafka.producer import Done, Publisher
-from chatmaid_kafka.records import Correlation, OutgoingRecord, SourceRecord, error_headers
-from chatmaid_kafka.senders import SenderResolver
+from chatmaid_kafka.records import (
+    Consumed,
+    Correlation,
+    OutgoingRecord,
+    SourceRecord,
+    error_headers,
+)
 
 KEY = "sk_test_processor0123456789"
 TOPICS = OutputTopics("results", "dlq", "correlation")
@@ -39,27 +45,34 @@ def message(body: dict[str, Any]) -> dict[str, Any]:
 
 
 class Api:
-    """A mock API: sends succeed unless ``send_status`` says otherwise; records requests."""
+    """A mock API: each send takes the next of ``failures`` (a status, or "drop" for a
+    dropped connection), then succeeds; records requests."""
 
     def __init__(self) -> None:
-        self.send_status = 201
-        self.raise_transport = False
+        self.failures: list[int | str] = []
+        self.messages: dict[int, list[str]] = {}
+        self.phones = PHONES
         self.requests: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         if request.url.path == "/v1/phone-numbers":
-            return httpx.Response(200, json={"success": True, "data": PHONES})
-        if self.raise_transport:
-            raise httpx.ConnectError("connection refused", request=request)
-        if self.send_status != 201:
+            return httpx.Response(200, json={"success": True, "data": self.phones})
+        failure = self.failures.pop(0) if self.failures else None
+        if failure == "drop":
+            raise httpx.RemoteProtocolError("server disconnected", request=request)
+        if failure == 429:
             return httpx.Response(
-                self.send_status,
+                429, json={"success": False, "error": "Rate limit exceeded", "retryAfter": 60}
+            )
+        if isinstance(failure, int):
+            return httpx.Response(
+                failure,
                 json={
                     "success": False,
                     "error": "Error",
-                    "message": [f"refused with {self.send_status}"],
-                    "statusCode": self.send_status,
+                    "message": self.messages.get(failure, [f"refused with {failure}"]),
+                    "statusCode": failure,
                     "path": request.url.path,
                 },
             )
@@ -95,9 +108,15 @@ class FakePublisher(Publisher):
 class Harness:
     def __init__(self, default: str | None = None, failures: int = 0) -> None:
         self.api = Api()
+        self.waits: list[float] = []  # the processor's waits between rounds of attempts
+        self.blockages: list[tuple[float, str] | None] = []
 
         async def no_sleep(_seconds: float) -> None:
             return None
+
+        async def between_rounds(seconds: float) -> None:
+            self.waits.append(seconds)
+            self.blockages.append(self.tracker.blockage())
 
         self.client = AsyncChatmaidClient(
             KEY,
@@ -106,19 +125,23 @@ class Harness:
             requests_per_minute=None,
             max_retries=2,
             sleep=no_sleep,
+            retry=RetryPolicy(max_attempts=3, max_rate_limit_waits=1),
         )
         self.publisher = FakePublisher(failures)
         self.metrics = BridgeMetrics()
         self.fatal: list[BaseException] = []
         self.correlations: dict[str, Correlation] = {}
+        self.halt = ApiHalt(0.01)
         self.processor = EventProcessor(
             client=self.client,
-            senders=SenderResolver(self.client, default),
             publisher=self.publisher,
             topics=TOPICS,
             metrics=self.metrics,
+            halt=self.halt,
             on_fatal=self.fatal.append,
             on_correlation=self.correlations.__setitem__,
+            default_from=default,
+            sleep=between_rounds,
         )
         self.tracker = OffsetTracker(PartitionId("notify", 0))
         self.offset = 0
@@ -215,40 +238,73 @@ async def test_invalid_events_are_dead_lettered_with_their_original_record() -> 
 
 
 @pytest.mark.parametrize(
-    ("status", "error_class"),
-    [(400, "BadRequestError"), (403, "PermissionDeniedError"), (404, "NotFoundError")],
+    ("status", "error_class"), [(400, "BadRequestError"), (404, "NotFoundError")]
 )
-async def test_refused_sends_are_dead_lettered_without_retry(status: int, error_class: str) -> None:
+async def test_refusals_of_the_event_are_dead_lettered_without_retry(
+    status: int, error_class: str
+) -> None:
     h = Harness()
-    h.api.send_status = status
+    h.api.failures = [status]
     await h.handle(event(eventId="e-refused"))
     _, errors = h.dead_letter()
     assert errors["stage"] == "send"
     assert errors["http.status"] == str(status)
     assert errors["class.name"] == error_class
     assert errors["event.id"] == "e-refused"
+    assert errors["idempotency.key"] == h.api.sends()[0]["idempotencyKey"]
     assert f"refused with {status}" in errors["exception.message"]
     assert len(h.api.sends()) == 1
 
 
-async def test_retryable_failures_are_dead_lettered_once_the_core_gives_up() -> None:
+@pytest.mark.parametrize(
+    "failures",
+    [
+        [503] * 7,  # three rounds of 5xx (max_attempts=3), then accepted
+        ["drop"] * 4,  # connections dropped after the API may have created the message
+        [429, 429, 429, 429],  # 429s beyond the core's waits: flow control, not failure
+        [503, "drop", 429, 500, 429, "drop"],
+    ],
+)
+async def test_transient_faults_never_dead_letter_the_event(failures: list[int | str]) -> None:
     h = Harness()
-    h.api.send_status = 503
-    await h.handle(event())
-    _, errors = h.dead_letter()
-    assert errors["class.name"] == "ServerError"
-    assert errors["http.status"] == "503"
-    assert len(h.api.sends()) == 3  # max_retries=2: three attempts, same key
-    assert len({s["idempotencyKey"] for s in h.api.sends()}) == 1
+    h.api.failures = list(failures)
+    await h.handle(event(eventId="e-flaky"))
+    assert h.records("dlq") == []
+    [result] = h.records("results")
+    assert json.loads(result.value or b"")["eventId"] == "e-flaky"
+    sends = h.api.sends()
+    assert len(sends) == len(failures) + 1
+    assert len({s["idempotencyKey"] for s in sends}) == 1  # every attempt: the same key
+    assert h.waits  # between rounds the event waited, its partition blocked meanwhile
+    assert all(blockage is not None for blockage in h.blockages)
+    assert h.tracker.blockage() is None
+    assert h.tracker.committable() == 1
 
 
-async def test_transport_failures_are_dead_lettered_too() -> None:
+async def test_a_429_round_waits_for_the_bodys_retry_after() -> None:
     h = Harness()
-    h.api.raise_transport = True
+    h.api.failures = [429, 429]  # the core waits once (max_rate_limit_waits=1), then gives up
     await h.handle(event())
-    _, errors = h.dead_letter()
-    assert errors["class.name"] == "ChatmaidTransportError"
-    assert errors["stage"] == "send"
+    assert h.waits == [60.0]  # the documented body field, no Retry-After header
+    blockage = h.blockages[0]
+    assert blockage is not None
+    assert "RateLimitedError" in blockage[1]
+    assert len(h.records("results")) == 1
+
+
+async def test_an_event_waiting_to_be_sent_again_is_let_go_when_its_partition_stops() -> None:
+    h = Harness()
+    h.api.failures = [503] * 100
+
+    async def stop_while_waiting(seconds: float) -> None:
+        h.tracker.stop()
+
+    h.processor._sleep = stop_while_waiting
+    await h.handle(event())
+    assert h.publisher.sent == []  # no outcome: the next owner sends it, with the same key
+    assert h.tracker.committable() == 0
+    assert h.tracker.running == 0
+    assert h.tracker.blockage() is None
 
 
 async def test_an_unknown_sender_number_is_dead_lettered_at_resolve() -> None:
@@ -259,9 +315,64 @@ async def test_an_unknown_sender_number_is_dead_lettered_at_resolve() -> None:
     assert errors["class.name"] == "NoConnectedPhoneError"
 
 
+@pytest.mark.parametrize(
+    "cause",
+    ["403", "phone not connected", "no connected phone"],
+)
+async def test_faults_of_the_account_halt_instead_of_dead_lettering(cause: str) -> None:
+    h = Harness()
+    if cause == "403":
+        h.api.failures = [403, 403]
+    elif cause == "phone not connected":
+        h.api.failures = [400]
+        h.api.messages[400] = ["Phone +15550000002 is not connected"]
+    else:
+        h.api.phones = [dict(PHONES[1], connectionStatus="disconnected")]
+    seen: list[str | None] = []
+
+    async def watch_the_halt() -> None:
+        while not h.publisher.sent:
+            seen.append(h.halt.reason)
+            if cause == "no connected phone" and len(seen) == 3:
+                h.api.phones = PHONES  # the phone is connected again
+            await asyncio.sleep(0.005)
+
+    await asyncio.gather(h.handle(event(eventId="e-halt")), watch_the_halt())
+    assert any(reason is not None for reason in seen)  # the consumer was told to pause all
+    assert h.halt.reason is None  # the probe succeeded: resumed
+    assert h.records("dlq") == []
+    [result] = h.records("results")
+    assert json.loads(result.value or b"")["eventId"] == "e-halt"
+    assert h.fatal == []
+
+
+async def test_an_idempotency_conflict_is_dead_lettered_with_both_versions() -> None:
+    h = Harness()
+    original = message({"idempotencyKey": "kafka-shared-key0", "to": "+15550009999"})
+
+    def taken(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/v1/phone-numbers":
+            return httpx.Response(200, json={"success": True, "data": PHONES})
+        return httpx.Response(201, json={"success": True, "data": original})
+
+    h.client = AsyncChatmaidClient(
+        KEY, base_url="https://api.test", transport=httpx.MockTransport(taken),
+        requests_per_minute=None,
+    )  # fmt: skip
+    h.processor._client = h.client
+    await h.handle(event(idempotencyKey="kafka-shared-key0"))
+    _, errors = h.dead_letter()
+    assert errors["stage"] == "idempotency"
+    assert errors["class.name"] == "IdempotencyConflictError"
+    assert errors["idempotency.key"] == "kafka-shared-key0"
+    assert errors["idempotency.message.id"] == original["id"]
+    differences = json.loads(errors["idempotency.differences"])
+    assert differences["to"] == {"asked": "+15557654321", "returned": "+15550009999"}
+
+
 async def test_a_401_stops_the_bridge_and_leaves_the_offset_uncommitted() -> None:
     h = Harness()
-    h.api.send_status = 401
+    h.api.failures = [401]
     await h.handle(event())
     assert len(h.fatal) == 1
     assert h.publisher.sent == []
@@ -295,10 +406,10 @@ async def test_a_bug_dead_letters_the_event_instead_of_stalling_its_partition(
 ) -> None:
     h = Harness()
 
-    async def broken(event: object) -> str:
+    async def broken(event: object, key: str) -> str:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(h.processor._senders, "phone_id", broken)
+    monkeypatch.setattr(h.processor, "_send", broken)
     await h.handle(event())
     _, errors = h.dead_letter()
     assert errors["stage"] == "internal"

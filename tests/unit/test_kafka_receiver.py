@@ -85,7 +85,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     )
     app = create_app(
         metrics,
-        lambda: {"http": True},
+        lambda: {"status": "ok", "components": {"http": True}},
         WebhookReceiver(config, sink, index, DeliveryLedger(100), metrics),
         PATH,
     )
@@ -253,11 +253,13 @@ async def test_health_and_metrics(receiver: Receiver) -> None:
     assert "chatmaid_bridge_webhook_seconds_bucket" in metrics.text
 
 
-async def test_health_fails_when_a_component_is_down() -> None:
-    app = create_app(BridgeMetrics(), lambda: {"http": True, "consumer": False})
+@pytest.mark.parametrize(("status", "code"), [("ok", 200), ("degraded", 200), ("failing", 503)])
+async def test_health_answers_503_only_when_failing(status: str, code: int) -> None:
+    report = {"status": status, "components": {"http": True}}
+    app = create_app(BridgeMetrics(), lambda: report)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
         response = await client.get("/healthz")
-        assert response.status_code == 503
-        assert response.json()["status"] == "failing"
+        assert response.status_code == code
+        assert response.json() == report
         assert (await client.post(PATH)).status_code == 404  # no receiver: no webhook route
