@@ -1,0 +1,144 @@
+"""Issue 9, items 1 and 2, on the real broker and sandbox: no fault of the network, the
+API or the account ever becomes a dead letter; every event ends as one message and one
+``message.accepted`` record. The sandbox sends only what the docs show: a 429 has its
+``retryAfter`` in the body and no ``Retry-After`` header."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from chatmaid.sandbox import SandboxHandle
+from chatmaid_kafka.testing import TopicReader
+from tests.integration.kafka_helpers import (
+    BridgeProcess,
+    Topics,
+    bridge_messages,
+    notify_event,
+    produce_events,
+    results_by_event,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SEND = "/v1/messages/send"
+
+
+def assert_each_event_sent_once(
+    sandbox: SandboxHandle, topics: Topics, events: list[dict[str, Any]]
+) -> None:
+    """Exactly one message per event, one accepted record each, no dead letter."""
+    messages = bridge_messages(sandbox.admin)
+    assert len(messages) == len(events)
+    assert sorted(m["to"] for m in messages) == sorted(e["to"] for e in events)
+    assert len({m["idempotencyKey"] for m in messages}) == len(events)
+    wanted = {e["eventId"] for e in events}
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        results.wait_for(lambda r: set(results_by_event(r)) >= wanted, 60, "every accepted record")
+        grouped = results_by_event(results.settle())
+    accepted = Counter(
+        {event_id: len(by_type.get("message.accepted", [])) for event_id, by_type in
+         grouped.items()}
+    )  # fmt: skip
+    assert {event_id: accepted[event_id] for event_id in wanted} == dict.fromkeys(wanted, 1)
+    with TopicReader(topics.bootstrap, topics.dlq) as dlq:
+        assert dlq.settle(1.0) == []
+
+
+def test_5xx_dropped_connections_and_a_429_window_never_dead_letter(
+    chatmaid_sandbox: SandboxHandle, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    sandbox.admin.inject_errors(0.3, status=503, path=SEND)
+    sandbox.admin.drop_connections(0.1, path=SEND)  # after the API created the message
+    # Few retries and a short deadline: rounds of attempts run out often.
+    args = [*topics.flags(), "--requests-per-minute", "0", "--concurrency", "16",
+            "--max-retries", "1", "--send-deadline", "3"]  # fmt: skip
+    bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+    bridges.append(bridge)
+    bridge.start()
+    events = [notify_event(topics.suffix, i) for i in range(1500)]
+    produce_events(topics.bootstrap, topics.notify, events, keys=64)
+
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 300, 90, "300 sent")
+    sandbox.admin.force_rate_limit(10.0, retry_after=2, path=SEND)
+    wait_until(lambda: bridge.metric("chatmaid_bridge_api_rate_limited_total") > 0, 10, "a 429")
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 1500, 180, "every send")
+
+    assert_each_event_sent_once(sandbox, topics, events)
+    assert bridge.metric('chatmaid_bridge_send_rounds_failed_total{action="retry"}') > 0
+    assert "sending it again in" in bridge.log()
+    assert bridge.metric("chatmaid_bridge_events_dead_lettered_total") == 0
+    assert bridge.terminate() == 0
+
+
+def test_three_consumers_on_one_key_at_three_times_its_rate_never_dead_letter(
+    chatmaid_sandbox: SandboxHandle, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    per_minute = 1200
+    sandbox.admin.update_settings(rate_limit=per_minute)
+    args = [*topics.flags(), "--requests-per-minute", str(per_minute), "--concurrency", "8"]
+    for name in ("first", "second", "third"):
+        bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name=name)
+        bridges.append(bridge)
+        bridge.start()
+    # Empty the key's bucket, so the events meet its steady rate (20/s), not its burst.
+    with httpx.Client(
+        base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.test_key}"}
+    ) as api:
+        while api.get("/v1/account").status_code != 429:
+            pass
+    events = [notify_event(topics.suffix, i) for i in range(300)]
+    produce_events(topics.bootstrap, topics.notify, events, keys=32)
+
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 300, 180, "every send")
+
+    assert_each_event_sent_once(sandbox, topics, events)
+    assert sum(b.metric("chatmaid_bridge_api_rate_limited_total") for b in bridges) > 0
+    assert all(b.terminate() == 0 for b in bridges)
+
+
+def test_a_lapsed_subscription_pauses_everything_and_loses_nothing(
+    chatmaid_sandbox: SandboxHandle, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    args = [*topics.flags(), "--requests-per-minute", "0", "--probe-interval", "1"]
+    bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+    bridge.env["CHATMAID_API_KEY"] = sandbox.live_key  # live keys need a subscription
+    bridges.append(bridge)
+    bridge.start()
+    sandbox.admin.set_subscription("canceled")
+    events = [notify_event(topics.suffix, i) for i in range(100)]
+    produce_events(topics.bootstrap, topics.notify, events)
+
+    def health() -> dict[str, Any]:
+        response = httpx.get(f"{bridge.url}/healthz", timeout=5)
+        return {"code": response.status_code, **response.json()}
+
+    wait_until(lambda: health()["code"] == 503, 30, "/healthz failing while halted")
+    halted = health()
+    assert halted["status"] == "failing"
+    assert "PermissionDeniedError" in halted["halted"]["reason"]
+    wait_until(lambda: bridge.metric("chatmaid_bridge_send_rounds_failed_total") >= 3, 30,
+               "three probes refused")  # fmt: skip
+    assert bridge.metric("chatmaid_bridge_api_halted") == 1
+    assert bridge_messages(sandbox.admin) == []
+    with TopicReader(topics.bootstrap, topics.dlq) as dlq:
+        assert dlq.settle(1.0) == []
+
+    sandbox.admin.set_subscription("active")
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 100, 60, "every send")
+    assert_each_event_sent_once(sandbox, topics, events)
+    assert health()["status"] == "ok"
+    assert bridge.metric("chatmaid_bridge_api_halted") == 0
+    assert "the API refuses this account's sends" in bridge.log()
+    assert "resuming" in bridge.log()
+    assert bridge.terminate() == 0
