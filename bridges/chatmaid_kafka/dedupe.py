@@ -1,20 +1,22 @@
 """Recognising a webhook delivered twice, so its result is published once.
 
-A delivery is known by its ``X-Chatmaid-Delivery`` ID (the same on every retry) and,
-as a fallback for deliveries without it or re-sent under a new ID, by what it reports:
-(event, messageId, status) for messages, (event, phone ID, timestamp) for phones. Each
-key maps to the publish task of the first delivery, so a retry that arrives while that
-publish is still waiting for Kafka joins it instead of publishing again; once the task
-succeeded only a marker is kept. Memory is bounded: the oldest keys go first.
+A delivery is known by its ``X-Chatmaid-Delivery`` ID when it has one (the docs do not
+promise that header) and always by what it reports: (event, messageId, status) for
+message status events, the inbound messageId for replies, and for every other event
+the SHA-256 of its body (a retry carries the same body). Each key maps to the publish
+of the first delivery, so a retry that arrives while that publish is still waiting for
+Kafka joins it instead of publishing again; once it succeeded only a marker is kept.
+Memory is bounded: the oldest keys go first.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections import OrderedDict
 from collections.abc import Callable
 
-from chatmaid import MessageEvent, PhoneEvent, WebhookEvent
+from chatmaid import InboundMessageEvent, MessageEvent, WebhookEvent
 
 
 def delivery_keys(delivery_id: str | None, event: WebhookEvent) -> list[str]:
@@ -22,8 +24,10 @@ def delivery_keys(delivery_id: str | None, event: WebhookEvent) -> list[str]:
     keys = [f"delivery:{delivery_id}"] if delivery_id else []
     if isinstance(event, MessageEvent):
         keys.append(f"message:{event.event}:{event.data.message_id}:{event.data.status}")
-    elif isinstance(event, PhoneEvent):
-        keys.append(f"phone:{event.event}:{event.data.phone}:{event.to_api()['timestamp']}")
+    elif isinstance(event, InboundMessageEvent):
+        keys.append(f"inbound:{event.data.message_id}")
+    else:
+        keys.append(f"body:{hashlib.sha256(event.raw_body).hexdigest()}")
     return keys
 
 

@@ -107,6 +107,17 @@ class BridgeMetrics:
             "Webhooks answered 503 because Kafka did not acknowledge in time",
             registry=r,
         )
+        self.webhooks_filtered = Counter(
+            "chatmaid_bridge_webhooks_filtered",
+            "Verified webhooks not published: their type is not in --webhook-events",
+            ["event"],
+            registry=r,
+        )
+        self.webhooks_uncorrelated = Counter(
+            "chatmaid_bridge_webhooks_uncorrelated",
+            "Message webhooks published with correlationMissing (no eventId within the wait)",
+            registry=r,
+        )
         self.webhook_seconds = Histogram(
             "chatmaid_bridge_webhook_seconds",
             "Time to answer a webhook",

@@ -1,10 +1,11 @@
 """The webhook receiver: an ASGI app that turns Chatmaid webhooks into result records.
 
-Routes: ``POST <webhook path>`` (verify, de-duplicate, publish, then answer),
-``GET /healthz`` and ``GET /metrics`` (Prometheus). A webhook is answered 2xx only
-after Kafka acknowledged its result record (acks=all); if Kafka does not acknowledge
-in time the answer is 503, and Chatmaid retries later. Bad requests get 400/401/413
-with a JSON ``reason``.
+Routes: ``POST <webhook path>`` (verify, filter by type, de-duplicate, publish, then
+answer), ``GET /healthz`` and ``GET /metrics`` (Prometheus). Every verified event is
+published, whatever its type (unless ``events`` leaves it out), with its ``data`` as
+received. A webhook is answered 2xx only after Kafka acknowledged its result record
+(acks=all); if Kafka does not acknowledge in time the answer is 503, and Chatmaid
+retries later. Bad requests get 400/401/413 with a JSON ``reason``.
 """
 
 from __future__ import annotations
@@ -56,7 +57,9 @@ class RecordSink(Protocol):
 
 @dataclass(frozen=True)
 class ReceiverConfig:
-    """How webhooks are checked and published. ``secrets``: one, or several while rotating."""
+    """How webhooks are checked and published. ``secrets``: one, or several while rotating;
+    ``events``: the types to publish (``message.read``, or a prefix ``message.*``), empty
+    for every type."""
 
     secrets: list[str] = field(repr=False)
     results_topic: str = "chatmaid.results"
@@ -64,6 +67,7 @@ class ReceiverConfig:
     max_body_bytes: int = 65_536
     publish_timeout: float = 5.0
     correlation_wait: float = 2.0
+    events: tuple[str, ...] = ()
 
 
 class WebhookReceiver:
@@ -82,6 +86,7 @@ class WebhookReceiver:
         self._index = index
         self._ledger = ledger
         self._metrics = metrics
+        self._wanted = _type_filter(config.events)
 
     async def endpoint(self, request: Request) -> Response:
         """``POST`` handler."""
@@ -112,6 +117,9 @@ class WebhookReceiver:
             reason = f"{EVENT_HEADER} says {named!r} but the body is {event.event!r}"
             return self._reject(400, "event_mismatch", reason)
         self._metrics.webhooks_verified.inc()
+        if not self._wanted(event.event):
+            self._metrics.webhooks_filtered.labels(event.event).inc()
+            return JSONResponse({"ok": True, "filtered": True})
         keys = delivery_keys(request.headers.get(DELIVERY_HEADER), event)
         entry, duplicate = self._ledger.claim(
             keys, lambda: asyncio.ensure_future(self._publish(event))
@@ -139,6 +147,8 @@ class WebhookReceiver:
         record = webhook_record(event, correlation)
         topic = self._config.results_topic
         await self._sink.publish([OutgoingRecord(topic, record.key, record.to_bytes())])
+        if record.correlation_missing:
+            self._metrics.webhooks_uncorrelated.inc()
 
     def _reject(self, status: int, reason: str, detail: str) -> Response:
         self._metrics.webhooks_rejected.labels(reason).inc()
@@ -167,6 +177,15 @@ def create_app(
     if receiver is not None:
         routes.append(Route(webhook_path, receiver.endpoint, methods=["POST"]))
     return Starlette(routes=routes)
+
+
+def _type_filter(patterns: Sequence[str]) -> Callable[[str], bool]:
+    """A test of event types against names and ``prefix.*`` patterns; none: every type."""
+    if not patterns:
+        return lambda _event: True
+    names = frozenset(p for p in patterns if not p.endswith("*"))
+    prefixes = tuple(p.removesuffix("*") for p in patterns if p.endswith("*"))
+    return lambda event: event in names or event.startswith(prefixes)
 
 
 async def _read_capped(request: Request, limit: int) -> bytes | None:

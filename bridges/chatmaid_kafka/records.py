@@ -1,8 +1,9 @@
 """The records the bridge writes: results, correlations and dead letters.
 
-- Result records (results topic, keyed by messageId, or by phone ID for phone events):
-  ``message.accepted`` from the API answer, then ``message.sent`` / ``message.failed`` /
-  ``phone.*`` from webhooks. JSON, schema in ``result-record.schema.json``.
+- Result records (results topic, keyed by messageId, by phone ID for phone events, by
+  the other party's number for inbound and outgoing messages): ``message.accepted`` from
+  the API answer, then one record per verified webhook, whatever its event type, its
+  ``data`` as received. JSON, schema in ``result-record.schema.json``.
 - Correlation records (compacted topic, keyed by messageId): the eventId and metadata
   of the event that caused a message, so a receiver on another host can label webhooks.
 - Dead letters (DLQ topic): the original key, value and headers, plus ``chatmaid.errors.*``
@@ -22,8 +23,10 @@ from pydantic.alias_generators import to_camel
 from chatmaid import (
     ChatmaidAPIError,
     IdempotencyConflictError,
+    InboundMessageEvent,
     Message,
     MessageEvent,
+    OutgoingMessageEvent,
     PhoneEvent,
     WebhookEvent,
 )
@@ -92,23 +95,40 @@ class ResultRecord(_Wire):
 
     model_config = ConfigDict(title="Chatmaid result record")
 
-    type: str = Field(description="message.accepted, message.sent, message.failed, phone.*")
+    type: str = Field(
+        description="message.accepted, or the webhook's event: message.sent, .failed, "
+        ".delivered, .read, .received, .outgoing, phone.*, any other the API sends"
+    )
     source: Literal["api", "webhook"] = Field(description="api: the send's answer; webhook")
     event_id: str | None = Field(None, description="eventId of the notify event, when known")
+    correlation_missing: bool = Field(
+        False,
+        description="true when the receiver waited for the message's eventId and none "
+        "came: eventId and metadata are unknown (join on messageId)",
+    )
     idempotency_key: str | None = Field(None, description="the send's idempotency key")
-    message_id: str | None = Field(None, description="the message (msg_*); null for phones")
+    message_id: str | None = Field(
+        None, description="the message (msg_*), sent or received; null for phones"
+    )
     phone_id: str | None = Field(None, description="the phone, for phone events")
+    contact: str | None = Field(
+        None,
+        description="the other party's number: the sender of message.received, the "
+        "recipient of message.outgoing",
+    )
     status: str | None = Field(None, description="message or connection status")
     environment: str | None = Field(None, description="test or live")
     error_code: str | None = Field(None, description="set when the message failed")
     occurred_at: str = Field(description="when it happened, ISO 8601 UTC")
     metadata: dict[str, Any] | None = Field(None, description="the notify event's metadata")
-    data: dict[str, Any] = Field(description="the API message, or the webhook's raw data")
+    data: dict[str, Any] = Field(
+        description="the API message, or the webhook's data exactly as received"
+    )
 
     @property
     def key(self) -> bytes | None:
-        """The Kafka key: the messageId, else the phone ID."""
-        ident = self.message_id or self.phone_id
+        """The Kafka key: the contact's number, else the messageId, else the phone ID."""
+        ident = self.contact or self.message_id or self.phone_id
         return ident.encode() if ident else None
 
 
@@ -131,33 +151,40 @@ def accepted_record(message: Message, correlation: Correlation) -> ResultRecord:
 
 
 def webhook_record(event: WebhookEvent, correlation: Correlation | None) -> ResultRecord:
-    """The record of a verified webhook, labelled with its event when known."""
+    """The record of a verified webhook: typed fields where its type is known, ``data``
+    and ``occurredAt`` as received, labelled with its notify event when known."""
     known = correlation or Correlation()
-    message_id = phone_id = status = environment = error_code = None
+    message_id = phone_id = contact = status = environment = error_code = None
     if isinstance(event, MessageEvent):
         message_id, status = event.data.message_id, event.data.status
         environment, error_code = event.data.environment, event.data.error_code
+    elif isinstance(event, InboundMessageEvent):
+        message_id, contact = event.data.message_id, event.data.from_
+    elif isinstance(event, OutgoingMessageEvent):
+        contact = event.data.to
     elif isinstance(event, PhoneEvent):
         phone_id, status = event.data.phone, event.data.connection_status or event.data.status
-    wire = event.to_api()
+    stamp = event.payload.get("timestamp")
     return ResultRecord(
         type=event.event,
         source="webhook",
         event_id=known.event_id,
+        correlation_missing=correlation is None and webhook_message_id(event) is not None,
         idempotency_key=known.idempotency_key,
         message_id=message_id,
         phone_id=phone_id,
+        contact=contact,
         status=status,
         environment=environment,
         error_code=error_code,
-        occurred_at=wire["timestamp"],
+        occurred_at=stamp if isinstance(stamp, str) else _iso(event.timestamp),
         metadata=known.metadata,
-        data=wire["data"],
+        data=event.payload.get("data", {}),
     )
 
 
 def webhook_message_id(event: WebhookEvent) -> str | None:
-    """The messageId a webhook is about, if it is about a message."""
+    """The messageId of a message the bridge may have sent (its correlation is looked up)."""
     return event.data.message_id if isinstance(event, MessageEvent) else None
 
 
@@ -222,4 +249,10 @@ def result_record_schema() -> dict[str, Any]:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return _iso(datetime.now(timezone.utc))
+
+
+def _iso(moment: datetime) -> str:
+    """ISO 8601 UTC with milliseconds and a ``Z`` (a naive time is taken as UTC)."""
+    utc = moment.replace(tzinfo=moment.tzinfo or timezone.utc).astimezone(timezone.utc)
+    return utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")

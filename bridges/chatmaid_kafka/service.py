@@ -102,6 +102,7 @@ class Bridge:
                     max_body_bytes=s.max_body_bytes,
                     publish_timeout=s.publish_timeout,
                     correlation_wait=s.correlation_wait,
+                    events=s.webhook_event_patterns(),
                 ),
                 self._publisher,
                 self._index,

@@ -9,12 +9,16 @@ never show in a process list.
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from chatmaid import ChatmaidConfigurationError, environment_of, is_e164
+
+#: An event type (``message.read``) or a prefix of types (``message.*``, ``*``).
+_EVENT_PATTERN = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*(\.\*)?|\*")
 
 
 def _field(default: Any, description: str, group: str, **kwargs: Any) -> Any:
@@ -169,6 +173,12 @@ class BridgeSettings(BaseSettings):
     dedupe_capacity: int = _field(
         100_000, "webhook delivery keys remembered (two per delivery)", "receiver", ge=1
     )
+    webhook_events: str | None = _field(
+        None,
+        "webhook event types to publish, comma separated; 'message.*' matches a prefix "
+        "(default: every type). Others are verified, answered 200 and not published",
+        "receiver",
+    )
 
     # -- HTTP (webhooks, /healthz, /metrics) ----------------------------------------
     host: str = _field("127.0.0.1", "HTTP listen address", "http")
@@ -202,6 +212,16 @@ class BridgeSettings(BaseSettings):
             raise ValueError("must start with '/' and not be /healthz or /metrics")
         return value
 
+    @field_validator("webhook_events")
+    @classmethod
+    def _event_patterns(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        patterns = [part.strip() for part in value.split(",")]
+        if not all(_EVENT_PATTERN.fullmatch(p) for p in patterns):
+            raise ValueError("must be event types (message.read) or prefixes (message.*)")
+        return ",".join(patterns)
+
     @model_validator(mode="after")
     def _distinct_topics(self) -> BridgeSettings:
         topics = [self.notify_topic, self.results_topic, self.dlq_topic, self.correlation_topic]
@@ -217,6 +237,10 @@ class BridgeSettings(BaseSettings):
             return []
         raw = self.webhook_secret.get_secret_value()
         return [part.strip() for part in raw.split(",") if part.strip()]
+
+    def webhook_event_patterns(self) -> tuple[str, ...]:
+        """The event types (or ``prefix.*``) to publish; empty: every type."""
+        return tuple(self.webhook_events.split(",")) if self.webhook_events else ()
 
     def missing(self, groups: tuple[str, ...]) -> list[str]:
         """Required settings a command using ``groups`` lacks, as environment variables."""

@@ -1,4 +1,5 @@
-"""The webhook receiver app: verification, limits, de-duplication, correlation, 503s."""
+"""The webhook receiver app: verification, limits, de-duplication, correlation, 503s,
+every event type published with its data as received, the type filter."""
 
 from __future__ import annotations
 
@@ -43,10 +44,20 @@ class Sink:
 
 
 class Receiver:
-    def __init__(self, client: httpx.AsyncClient, sink: Sink, index: CorrelationIndex) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        sink: Sink,
+        index: CorrelationIndex,
+        metrics: BridgeMetrics,
+    ) -> None:
         self.client = client
         self.sink = sink
         self.index = index
+        self.metrics = metrics
+
+    def metric(self, name: str, **labels: str) -> float:
+        return self.metrics.registry.get_sample_value(name, labels) or 0.0
 
     async def post(
         self,
@@ -71,7 +82,13 @@ def message_event(message_id: str = "msg_1", status: str = "sent") -> dict[str, 
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
+def receiver_events() -> tuple[str, ...]:
+    """The receiver's ``events`` filter: every type unless a test parametrizes it."""
+    return ()
+
+
+@pytest.fixture
+async def receiver(receiver_events: tuple[str, ...]) -> AsyncIterator[Receiver]:
     sink = Sink()
     index = CorrelationIndex(100)
     metrics = BridgeMetrics()
@@ -82,6 +99,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         max_body_bytes=1024,
         publish_timeout=0.3,
         correlation_wait=0.2,
+        events=receiver_events,
     )
     app = create_app(
         metrics,
@@ -91,7 +109,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
-        yield Receiver(client, sink, index)
+        yield Receiver(client, sink, index, metrics)
 
 
 async def test_a_verified_webhook_is_published_with_its_event_id(receiver: Receiver) -> None:
@@ -106,6 +124,7 @@ async def test_a_verified_webhook_is_published_with_its_event_id(receiver: Recei
     assert result["type"] == "message.sent"
     assert result["source"] == "webhook"
     assert result["eventId"] == "order-1"
+    assert result["correlationMissing"] is False
     assert result["metadata"] == {"orderId": 1}
     assert result["data"]["messageId"] == "msg_1"
 
@@ -116,7 +135,9 @@ async def test_an_unknown_message_is_published_without_event_id_after_a_bounded_
     started = time.monotonic()
     assert (await receiver.post(message_event("msg_unknown"))).status_code == 200
     assert 0.15 < time.monotonic() - started < 2
-    assert receiver.sink.results()[0]["eventId"] is None
+    [result] = receiver.sink.results()
+    assert (result["eventId"], result["correlationMissing"]) == (None, True)
+    assert receiver.metric("chatmaid_bridge_webhooks_uncorrelated_total") == 1
 
 
 async def test_a_correlation_arriving_during_the_wait_is_used(receiver: Receiver) -> None:
@@ -263,3 +284,128 @@ async def test_health_answers_503_only_when_failing(status: str, code: int) -> N
         assert response.status_code == code
         assert response.json() == report
         assert (await client.post(PATH)).status_code == 404  # no receiver: no webhook route
+
+
+def compact(value: Any) -> bytes:
+    """JSON as the sandbox (and the API) write it: no spaces, UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+PHONE = "+15551234567"
+CONTACT = "+15557654321"
+#: The live API's shapes (Chatmaid's JS SDK ``src/types.ts``), with timestamps the core's
+#: models would render differently, nulls the models would add keys around, non-ASCII.
+LIVE_EVENTS: dict[str, tuple[dict[str, Any], bytes | None, dict[str, Any]]] = {
+    "message.delivered": (
+        {"messageId": "msg_9", "from": PHONE, "to": CONTACT, "isGroup": False,
+         "groupId": None, "status": "delivered", "source": "api",
+         "sentAt": "2026-02-06T14:20:00Z", "deliveredAt": "2026-02-06T14:21:00.5Z",
+         "readAt": None, "failedAt": None, "environment": "live"},
+        b"msg_9",
+        {"messageId": "msg_9", "status": "delivered", "environment": "live"},
+    ),
+    "message.read": (
+        {"messageId": "msg_9", "status": "read", "readAt": "2026-02-06T14:22:00+00:00"},
+        b"msg_9",
+        {"messageId": "msg_9", "status": "read"},
+    ),
+    "message.received": (
+        {"messageId": "msg_in_1", "from": CONTACT, "to": PHONE, "content": "¿Sí? 👍",
+         "type": "text", "isGroup": False, "groupId": None,
+         "receivedAt": "2026-02-06T14:23:00.000Z"},
+        CONTACT.encode(),
+        {"messageId": "msg_in_1", "contact": CONTACT, "correlationMissing": False},
+    ),
+    "message.outgoing": (
+        {"from": PHONE, "to": CONTACT, "content": "typed by hand", "type": "text",
+         "isGroup": False, "groupId": None, "source": "manual",
+         "sentAt": "2026-02-06T14:24:00.000Z"},
+        CONTACT.encode(),
+        {"messageId": None, "contact": CONTACT},
+    ),
+    "phone.connected": (
+        {"phoneId": "phone_2", "phoneNumber": PHONE, "displayName": "Desk",
+         "status": "connected", "lastConnectedAt": "2026-02-06T14:25:00Z",
+         "lastDisconnectedAt": None},
+        b"phone_2",
+        {"phoneId": "phone_2", "status": "connected", "correlationMissing": False},
+    ),
+    "contact.updated": (  # a type this version does not know
+        {"contactId": "c_1", "name": "Zoë", "tags": ["vip"], "score": 0.25},
+        None,
+        {"messageId": None, "phoneId": None, "contact": None, "status": None},
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("event", list(LIVE_EVENTS))
+async def test_every_event_type_is_published_once_with_its_data_as_received(
+    receiver: Receiver, event: str
+) -> None:
+    data, key, fields = LIVE_EVENTS[event]
+    receiver.index.put("msg_9", Correlation(event_id="order-9"))
+    timestamp = "2026-02-06T14:26:00Z"  # no milliseconds: the models would add them
+    body = compact({"event": event, "timestamp": timestamp, "data": data})
+    first = await receiver.post(body, headers={"X-Chatmaid-Event": event})
+    retry = await receiver.post(body, headers={"X-Chatmaid-Event": event})  # signed afresh
+    assert (first.json()["duplicate"], retry.json()["duplicate"]) == (False, True)
+    [record] = receiver.sink.records
+    assert record.key == key
+    assert compact(data) in (record.value or b"")  # the same bytes, not re-rendered
+    [result] = receiver.sink.results()
+    assert list(result["data"].items()) == list(data.items())
+    assert (result["type"], result["source"], result["occurredAt"]) == (
+        event,
+        "webhook",
+        timestamp,
+    )
+    assert {name: result[name] for name in fields} == fields
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        "t=²,v1=" + "a" * 64,  # a superscript digit: not unix seconds
+        "t=" + "9" * 400 + ",v1=" + "a" * 64,  # overflows any timestamp
+        "t=1700000000,v1=" + "é" * 64,  # non-ASCII v1
+        "t=1,t=2,v1=" + "a" * 64,  # two timestamps
+        "t=1700000000,v1=abc",  # not a 64-digit HMAC
+        "t=1700000000",  # no v1
+    ],
+)
+async def test_malformed_signature_headers_get_401_with_a_reason(
+    receiver: Receiver, header: str
+) -> None:
+    signature = [(b"X-Chatmaid-Signature", header.encode())]  # on the wire: UTF-8 bytes
+    response = await receiver.client.post(PATH, json=message_event(), headers=signature)
+    assert response.status_code == 401
+    assert response.json()["error"] == "malformed_signature"
+    assert "X-Chatmaid-Signature" in response.json()["reason"]
+    assert receiver.sink.records == []
+
+
+@pytest.mark.parametrize("receiver_events", [("message.sent", "phone.*")])
+async def test_only_the_chosen_types_are_published(receiver: Receiver) -> None:
+    receiver.index.put("msg_1", Correlation())
+    payloads = [
+        message_event(status="sent"),
+        message_event(status="read"),
+        {"event": "phone.connected", "timestamp": "2026-02-06T14:20:00.000Z",
+         "data": {"phoneId": "phone_1", "status": "connected"}},
+        {"event": "phone.disconnected", "timestamp": "2026-02-06T14:20:00.000Z",
+         "data": {"phoneId": "phone_1", "status": "disconnected"}},
+        {"event": "message.received", "timestamp": "2026-02-06T14:20:00.000Z",
+         "data": {"messageId": "msg_in", "from": CONTACT}},
+    ]  # fmt: skip
+    answers = [(await receiver.post(p)).json() for p in payloads]
+    assert [a.get("filtered", False) for a in answers] == [False, True, False, False, True]
+    assert [r["type"] for r in receiver.sink.results()] == [
+        "message.sent",
+        "phone.connected",
+        "phone.disconnected",
+    ]
+    filtered = "chatmaid_bridge_webhooks_filtered_total"
+    assert receiver.metric(filtered, event="message.read") == 1
+    assert receiver.metric(filtered, event="message.received") == 1
+    forged = await receiver.post(message_event(status="read"), secret="whsec_forged")
+    assert forged.status_code == 401  # filtered types are still verified first
