@@ -42,7 +42,8 @@ class JsonFormatter(logging.Formatter):
         self._scrub = scrub
 
     def format(self, record: logging.LogRecord) -> str:
-        """One JSON line."""
+        """One JSON line, every value scrubbed before it is serialised (escaping would
+        hide a secret holding ``"``, ``\\`` or non-ASCII characters from the scrubber)."""
         entry: dict[str, object] = {
             "ts": datetime.fromtimestamp(record.created, timezone.utc).isoformat(
                 timespec="milliseconds"
@@ -54,7 +55,20 @@ class JsonFormatter(logging.Formatter):
         entry.update({k: v for k, v in record.__dict__.items() if k not in _STANDARD})
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return self._scrub(json.dumps(entry, default=str))
+        return json.dumps(_scrubbed(entry, self._scrub))
+
+
+def _scrubbed(value: object, scrub: SecretScrubber) -> object:
+    """``value`` with every string in it scrubbed; numbers, booleans and None kept."""
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, dict):
+        return {scrub(str(k)): _scrubbed(v, scrub) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrubbed(item, scrub) for item in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return scrub(str(value))
 
 
 class TextFormatter(logging.Formatter):

@@ -88,13 +88,6 @@ class Publisher:
         self.send(records, settle)
         await done
 
-    def flush(self, timeout: float) -> None:
-        """Wait up to ``timeout`` seconds for every pending record."""
-        try:
-            self._producer.flush(timeout=timeout)
-        except KafkaError as exc:
-            logger.warning("producer flush incomplete: %s", exc)
-
     def close(self, timeout: float = 10.0) -> None:
         """Flush and close the producer."""
         self._producer.close(timeout=timeout)

@@ -41,7 +41,8 @@ from .idempotency import conflicts, random_idempotency_key
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
 _PHONE_LIST = TypeAdapter(list[PhoneNumber])
-_STATUSES = ("pending", "sent", "failed")
+#: The docs' statuses, and the live API's ``delivered`` and ``read`` (its JS SDK's).
+_STATUSES = ("pending", "sent", "failed", "delivered", "read")
 _PERIODS = ("day", "week", "month")
 
 

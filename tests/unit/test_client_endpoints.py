@@ -134,6 +134,19 @@ def test_list_messages_rejects_bad_paging_before_any_request(api: Api) -> None:
     assert api.requests == []
 
 
+@pytest.mark.parametrize("status", ["pending", "sent", "failed", "delivered", "read"])
+def test_list_messages_filters_by_the_docs_and_the_live_apis_statuses(
+    api: Api, status: str
+) -> None:
+    api.respond(
+        lambda _r: envelope(
+            {"data": [], "pagination": {"page": 1, "limit": 20, "total": 0, "totalPages": 0}}
+        )
+    )
+    api.call("list_messages", status=status)
+    assert api.requests[0].url.params["status"] == status
+
+
 def test_phone_endpoints_accept_an_e164_number(api: Api) -> None:
     api.respond(lambda _r: envelope(PHONE))
     phone = api.call("get_phone_number", "+15551234567")

@@ -139,6 +139,22 @@ def test_logs_are_json_lines_with_secrets_scrubbed() -> None:
     assert "whsec_topsecret" not in line["message"]
 
 
+@pytest.mark.parametrize("secret", ['pa"ss\\word', "mot-de-passé-ü", "tab\tand\nnewline"])
+def test_secrets_json_would_escape_are_scrubbed_too(secret: str) -> None:
+    scrub = SecretScrubber([secret])
+    record = logging.LogRecord(
+        "chatmaid_kafka.test", logging.ERROR, __file__, 1, "failed with %s", (secret,), None
+    )
+    record.detail = {"password": secret, "attempts": [1, secret]}
+    line = JsonFormatter(scrub).format(record)
+    escaped = json.dumps(secret)[1:-1]
+    assert secret not in line
+    assert escaped not in line
+    parsed = json.loads(line)
+    assert parsed["message"] == "failed with ***"
+    assert parsed["detail"] == {"password": "***", "attempts": [1, "***"]}
+
+
 def test_configure_logging_installs_one_scrubbing_handler(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
