@@ -1,0 +1,129 @@
+"""The example DAGs in a real Airflow deployment, triggered as manual runs over REST.
+
+One deployment for the module (api-server, scheduler, dag-processor and triggerer as
+separate processes; see ``deployment.py``); each test triggers example DAGs with
+``logical_date: null`` and counts what the sandbox received. The connection uses the
+sandbox's live key, so messages stay ``pending`` for ``live_delay`` seconds, as live
+ones do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from chatmaid.sandbox import SandboxHandle
+from chatmaid_airflow.testing import chatmaid_connection
+
+from .conftest import REPO
+from .deployment import Deployment, run_deployment
+
+pytestmark = pytest.mark.integration
+
+Messages = Callable[[], list[dict[str, Any]]]
+DEFERRING = "chatmaid_send_and_wait"
+TRIGGER = "chatmaid_airflow.triggers.chatmaid.ChatmaidMessageTrigger"
+
+
+@pytest.fixture(scope="module")
+def deployment(
+    chatmaid_sandbox_server: SandboxHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Deployment]:
+    sandbox = chatmaid_sandbox_server
+    connection = chatmaid_connection(sandbox.url, sandbox.live_key)
+    with run_deployment(
+        tmp_path_factory.mktemp("airflow-deployment"),
+        sorted((REPO / "dags").glob("chatmaid_*.py")),
+        {"chatmaid_default": connection},
+    ) as running:
+        yield running
+
+
+def test_manual_runs_of_the_scheduled_examples_send(
+    deployment: Deployment, chatmaid_sandbox: SandboxHandle, sent_messages: Messages
+) -> None:
+    runs = {
+        dag_id: deployment.trigger(dag_id) for dag_id in ("chatmaid_kpi_alert", "chatmaid_fan_out")
+    }
+
+    for dag_id, run_id in runs.items():
+        assert deployment.run_state(dag_id, run_id) == "success", deployment.tails()
+    mapped = deployment.task_states("chatmaid_fan_out", runs["chatmaid_fan_out"])
+    assert [mapped[("send_report", i)] for i in range(3)] == ["success"] * 3
+    messages = sent_messages()
+    assert len(messages) == 4
+    sends = chatmaid_sandbox.admin.requests()["byEndpoint"]["POST /v1/messages/send"]
+    assert sends == {"201": 4}
+    reports = [m["to"] for m in messages if m["content"].startswith("The weekly report for 20")]
+    assert sorted(reports) == ["+15557654321", "+15557654322", "+15557654323"]
+    (alert,) = [m for m in messages if m["content"].startswith("Orders on 20")]
+    assert ": 760 (-25.1% vs the 1014 average)" in alert["content"]
+
+
+def test_the_deferrable_example_waits_in_the_triggerer(
+    deployment: Deployment, chatmaid_sandbox: SandboxHandle, sent_messages: Messages
+) -> None:
+    # Live messages stay pending until the test advances them: each wait is seen
+    # deferred, with its trigger row, however slow the machine.
+    admin = chatmaid_sandbox.admin
+    admin.update_settings(live_delay=3600)
+    run_id = deployment.trigger(DEFERRING)
+
+    for task_id, to in (
+        ("notify_on_call", "+15557654321"),
+        ("confirm_announcement", "+15557654322"),
+    ):
+        deferred = deployment.deferred_task(DEFERRING, run_id, task_id)
+        assert deferred["trigger"]["classpath"] == TRIGGER
+        (pending,) = [m for m in sent_messages() if m["to"] == to]
+        assert pending["status"] == "pending"
+        assert admin.advance_message(pending["id"])["status"] == "sent"
+
+    assert deployment.run_state(DEFERRING, run_id) == "success", deployment.tails()
+    states = deployment.task_states(DEFERRING, run_id)
+    assert set(states.values()) == {"success"}, states
+    messages = sent_messages()
+    assert sorted(m["to"] for m in messages) == ["+15557654321", "+15557654322"]
+    assert {m["status"] for m in messages} == {"sent"}
+
+
+def test_the_failure_alert_notifies_each_recipient_once(
+    deployment: Deployment, chatmaid_sandbox: SandboxHandle, sent_messages: Messages
+) -> None:
+    run_id = deployment.trigger("chatmaid_failure_alert")
+
+    assert deployment.run_state("chatmaid_failure_alert", run_id) == "failed"  # by design
+    states = deployment.task_states("chatmaid_failure_alert", run_id)
+    assert states[("check_feed_freshness", -1)] == "failed"
+    assert states[("load_feed", -1)] == "upstream_failed"
+    # The callback runs after the task reported its state: wait until its task log
+    # shows both sends done, then count what the sandbox received.
+    log = deployment.wait_for(
+        "the failure alert's two sends in the task log",
+        lambda: _with_sends(
+            deployment.task_log("chatmaid_failure_alert", run_id, "check_feed_freshness"), 2
+        ),
+    )
+    assert log.count("Chatmaid notification msg_") == 2
+    assert chatmaid_sandbox.live_key not in log
+    messages = sent_messages()
+    assert sorted(m["to"] for m in messages) == ["+15557654321", "+15557654322"]
+    sends = chatmaid_sandbox.admin.requests()["byEndpoint"]["POST /v1/messages/send"]
+    assert sends == {"201": 2}
+    for message in messages:
+        assert message["content"].startswith(
+            "chatmaid_failure_alert: check_feed_freshness failed for 20"
+        ), message["content"]
+        assert message["content"].endswith("(try 1): partner feed is 30h old (limit 24h)")
+
+
+def test_no_key_reached_any_log(deployment: Deployment, chatmaid_sandbox: SandboxHandle) -> None:
+    logs = deployment.task_logs()
+    assert "Chatmaid notification msg_" in logs  # the logs read are the ones written
+    assert chatmaid_sandbox.live_key not in logs
+
+
+def _with_sends(log: str, count: int) -> str | None:
+    return log if log.count("Chatmaid notification msg_") >= count else None
