@@ -7,8 +7,8 @@ the success envelope. ``Admin`` (``admin_client.py``) wraps every route.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, replace
-from typing import Any, Literal, TypeVar, cast
+from dataclasses import replace
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
@@ -16,10 +16,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .admin_feed import feed_routes
 from .faults import Fault, FaultKind
-from .options import KNOWN_WEBHOOK_EVENTS, Settings, WebhookConfig
+from .options import KNOWN_WEBHOOK_EVENTS, WebhookConfig
 from .responses import ApiError, ok
-from .runtime import Sandbox
+from .runtime import Sandbox, sandbox_of
 from .seed import ALL_SCOPES
 from .state import (
     ApiKeyRecord,
@@ -65,6 +66,7 @@ def admin_routes() -> list[Route]:
         Route("/faults", add_fault, methods=["POST"]),
         Route("/faults", clear_faults, methods=["DELETE"]),
         Route("/faults/{id}", remove_fault, methods=["DELETE"]),
+        *feed_routes(),
     ]
 
 
@@ -175,26 +177,26 @@ async def health(request: Request) -> Response:
 
 async def reset(request: Request) -> Response:
     """Back to the seed and start options."""
-    _sandbox(request).reset()
+    sandbox_of(request).reset()
     return ok({"reset": True})
 
 
 async def get_settings(request: Request) -> Response:
     """The current settings."""
-    return ok(_settings_view(_sandbox(request).state.settings))
+    return ok(sandbox_of(request).state.settings.to_admin())
 
 
 async def update_settings(request: Request) -> Response:
     """Change some settings until the next reset."""
     changes = await _parse(request, SettingsChanges)
-    state = _sandbox(request).state
+    state = sandbox_of(request).state
     state.settings = _valid(lambda: replace(state.settings, **_given(changes)))
-    return ok(_settings_view(state.settings))
+    return ok(state.settings.to_admin())
 
 
 async def list_api_keys(request: Request) -> Response:
     """Every key, secrets included."""
-    return ok([key.to_admin() for key in _sandbox(request).state.keys.values()])
+    return ok([key.to_admin() for key in sandbox_of(request).state.keys.values()])
 
 
 async def create_api_key(request: Request) -> Response:
@@ -211,13 +213,13 @@ async def create_api_key(request: Request) -> Response:
         expires_at=now if spec.expired else None,
         rate_limit=spec.rate_limit,
     )
-    return ok(_sandbox(request).state.add_key(key).to_admin(), 201)
+    return ok(sandbox_of(request).state.add_key(key).to_admin(), 201)
 
 
 async def update_api_key(request: Request) -> Response:
     """Expire or revive a key, or change its rate limit."""
     changes = await _parse(request, ApiKeyChanges)
-    key = _sandbox(request).state.key_by_id(request.path_params["id"])
+    key = sandbox_of(request).state.key_by_id(request.path_params["id"])
     if key is None:
         raise ApiError(404, f"API key {request.path_params['id']} not found")
     if "rate_limit" in changes.model_fields_set:
@@ -229,13 +231,13 @@ async def update_api_key(request: Request) -> Response:
 
 async def list_phones(request: Request) -> Response:
     """Every phone, as the API shows it."""
-    return ok([phone.to_api() for phone in _sandbox(request).state.phones.values()])
+    return ok([phone.to_api() for phone in sandbox_of(request).state.phones.values()])
 
 
 async def create_phone(request: Request) -> Response:
     """A new phone, connected or not."""
     spec = await _parse(request, NewPhone)
-    state = _sandbox(request).state
+    state = sandbox_of(request).state
     if not is_e164(spec.phone_number):
         raise ApiError(400, f"phoneNumber must be E.164 (got {spec.phone_number!r})")
     if state.find_phone(spec.phone_number) is not None:
@@ -256,7 +258,7 @@ async def create_phone(request: Request) -> Response:
 async def set_phone_connection(request: Request) -> Response:
     """Connect or disconnect a phone; a change emits ``phone.connected``/``disconnected``."""
     spec = await _parse(request, Connection)
-    sandbox = _sandbox(request)
+    sandbox = sandbox_of(request)
     phone = sandbox.state.find_phone(request.path_params["id"])
     if phone is None:
         raise ApiError(404, f"Phone {request.path_params['id']} not found")
@@ -269,7 +271,7 @@ async def set_phone_connection(request: Request) -> Response:
 async def set_subscription(request: Request) -> Response:
     """Set the account's subscription status (``active``, ``past_due``, ``canceled``...)."""
     spec = await _parse(request, Subscription)
-    state = _sandbox(request).state
+    state = sandbox_of(request).state
     state.account.subscription_status = spec.status
     return ok(state.account_to_api(environment="test"))
 
@@ -279,7 +281,7 @@ async def set_subscription(request: Request) -> Response:
 
 async def list_webhooks(request: Request) -> Response:
     """The configured endpoints (without secrets)."""
-    return ok([w.to_admin() for w in _sandbox(request).state.webhooks.values()])
+    return ok([w.to_admin() for w in sandbox_of(request).state.webhooks.values()])
 
 
 async def add_webhook(request: Request) -> Response:
@@ -287,14 +289,16 @@ async def add_webhook(request: Request) -> Response:
     spec = await _parse(request, NewWebhook)
     config = _valid(lambda: WebhookConfig(spec.url, spec.secret, frozenset(spec.events)))
     endpoint = WebhookEndpoint(new_id("wh_", 12), config.url, config.secret, config.events)
-    _sandbox(request).state.webhooks[endpoint.id] = endpoint
+    sandbox_of(request).state.webhooks[endpoint.id] = endpoint
     return ok(endpoint.to_admin(), 201)
 
 
 async def remove_webhook(request: Request) -> Response:
     """Remove an endpoint; its pending retries are dropped."""
-    if _sandbox(request).state.webhooks.pop(request.path_params["id"], None) is None:
+    state = sandbox_of(request).state
+    if state.webhooks.pop(request.path_params["id"], None) is None:
         raise ApiError(404, f"webhook {request.path_params['id']} not found")
+    state.drop_deliveries(request.path_params["id"])
     return ok({"removed": request.path_params["id"]})
 
 
@@ -303,7 +307,7 @@ async def remove_webhook(request: Request) -> Response:
 
 async def list_all_messages(request: Request) -> Response:
     """Every message of both environments, oldest first, with internal fields."""
-    return ok([m.to_admin() for m in _sandbox(request).state.messages.values()])
+    return ok([m.to_admin() for m in sandbox_of(request).state.messages.values()])
 
 
 async def advance_message(request: Request) -> Response:
@@ -312,7 +316,7 @@ async def advance_message(request: Request) -> Response:
     ``pending -> sent | failed``, and in the ``live`` profile ``sent -> delivered -> read``;
     409 when no step is due (a test-key message, or one already ``read`` or ``failed``).
     """
-    sandbox = _sandbox(request)
+    sandbox = sandbox_of(request)
     message = sandbox.state.messages.get(request.path_params["id"])
     if message is None:
         raise ApiError(404, f"Message {request.path_params['id']} not found")
@@ -323,7 +327,7 @@ async def advance_message(request: Request) -> Response:
 
 async def list_inbound(request: Request) -> Response:
     """Every simulated inbound message, oldest first (the SDK's ``InboundMessage``)."""
-    return ok([m.to_admin() for m in _sandbox(request).state.inbound])
+    return ok([m.to_admin() for m in sandbox_of(request).state.inbound.values()])
 
 
 async def simulate_inbound(request: Request) -> Response:
@@ -332,12 +336,12 @@ async def simulate_inbound(request: Request) -> Response:
     ``to`` is one of the account's phones (ID or number; default: the first).
     """
     spec = await _parse(request, NewInbound)
-    sandbox = _sandbox(request)
+    sandbox = sandbox_of(request)
     _require_e164(spec.sender, "from")
     phone = _account_phone(sandbox, spec.to, "to")
     record = InboundRecord(new_id("in_"), spec.sender, phone.phone_number, spec.content,
                            spec.type, utcnow())  # fmt: skip
-    sandbox.state.inbound.append(record)
+    sandbox.state.add_inbound(record)
     if sandbox.state.settings.live:
         sandbox.webhooks.emit("message.received", record.event)
     return ok(record.to_admin(), 201)
@@ -346,7 +350,7 @@ async def simulate_inbound(request: Request) -> Response:
 async def simulate_outgoing(request: Request) -> Response:
     """Emit ``message.outgoing`` for a message typed on a phone (``live`` profile only)."""
     spec = await _parse(request, NewOutgoing)
-    sandbox = _sandbox(request)
+    sandbox = sandbox_of(request)
     if not sandbox.state.settings.live:
         raise ApiError(400, "message.outgoing exists only in the live profile: "
                             "PATCH /_sandbox/settings {\"profile\": \"live\"} first")  # fmt: skip
@@ -375,12 +379,12 @@ def _account_phone(sandbox: Sandbox, ref: str | None, field: str) -> PhoneRecord
 
 async def list_deliveries(request: Request) -> Response:
     """Every webhook delivery attempt, in the order they were made."""
-    return ok([d.to_admin() for d in _sandbox(request).state.deliveries])
+    return ok([d.to_admin() for d in sandbox_of(request).state.deliveries])
 
 
 async def request_counts(request: Request) -> Response:
     """``/v1`` requests answered, by status and by endpoint."""
-    return ok(_sandbox(request).state.requests.to_admin())
+    return ok(sandbox_of(request).state.requests.to_admin())
 
 
 # -- faults -------------------------------------------------------------------------
@@ -388,7 +392,7 @@ async def request_counts(request: Request) -> Response:
 
 async def list_faults(request: Request) -> Response:
     """The active faults."""
-    return ok([f.to_admin() for f in _sandbox(request).faults.faults])
+    return ok([f.to_admin() for f in sandbox_of(request).faults.active()])
 
 
 async def add_fault(request: Request) -> Response:
@@ -407,27 +411,23 @@ async def add_fault(request: Request) -> Response:
         retry_after=spec.retry_after,
         remaining=spec.count,
     )
-    return ok(_sandbox(request).faults.add(fault).to_admin(), 201)
+    return ok(sandbox_of(request).faults.add(fault).to_admin(), 201)
 
 
 async def clear_faults(request: Request) -> Response:
     """Deactivate every fault."""
-    _sandbox(request).faults.clear()
+    sandbox_of(request).faults.clear()
     return ok({"cleared": True})
 
 
 async def remove_fault(request: Request) -> Response:
     """Deactivate one fault."""
-    if not _sandbox(request).faults.remove(request.path_params["id"]):
+    if not sandbox_of(request).faults.remove(request.path_params["id"]):
         raise ApiError(404, f"fault {request.path_params['id']} not found")
     return ok({"removed": request.path_params["id"]})
 
 
 # -- helpers ------------------------------------------------------------------------
-
-
-def _sandbox(request: Request) -> Sandbox:
-    return cast(Sandbox, request.app.state.sandbox)
 
 
 async def _parse(request: Request, model: type[InputT]) -> InputT:
@@ -451,7 +451,3 @@ def _valid(build: Callable[[], T]) -> T:
 
 def _given(changes: BaseModel) -> dict[str, Any]:
     return {name: getattr(changes, name) for name in changes.model_fields_set}
-
-
-def _settings_view(settings: Settings) -> dict[str, Any]:
-    return {to_camel(name): value for name, value in asdict(settings).items()}

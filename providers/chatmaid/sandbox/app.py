@@ -1,4 +1,5 @@
-"""The sandbox's Starlette app: the eight ``/v1`` endpoints, ``/openapi.json``, admin.
+"""The sandbox's Starlette app: the eight ``/v1`` endpoints, ``/openapi.json``, the admin
+API under ``/_sandbox`` and the inbox page at ``/``.
 
 >>> app = create_app()  # a seeded sandbox with default options; serve it with uvicorn
 """
@@ -16,6 +17,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from .admin import admin_routes
 from .auth import READ_ACCOUNT, READ_MESSAGES, READ_PHONES, SEND_MESSAGES
+from .inbox import web_routes
 from .openapi import openapi_document
 from .options import SandboxOptions
 from .pipeline import Call, V1Route
@@ -69,6 +71,7 @@ def create_app(
         *(route.bind(sandbox) for route in public),
         Route("/openapi.json", openapi),
         Mount("/_sandbox", routes=admin_routes()),
+        *web_routes(),
     ]
     app = Starlette(
         routes=routes,
@@ -88,8 +91,8 @@ def create_app(
 
 async def send_message(call: Call) -> Response:
     """``POST /v1/messages/send``: 201 with the message (the original one on key reuse)."""
-    request = parse_send(json_object(await call.request.body()))
-    message = call.sandbox.lifecycle.accept(call.key, request)
+    raw = await call.request.body()
+    message = call.sandbox.lifecycle.accept(call.key, parse_send(json_object(raw)), raw)
     return ok(message.to_api(live=call.sandbox.state.settings.live), 201)
 
 

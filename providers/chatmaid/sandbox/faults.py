@@ -89,6 +89,12 @@ class FaultInjector:
         self.faults.append(fault)
         return fault
 
+    def active(self) -> list[Fault]:
+        """The faults in force now (an ended 429 window is dropped here too)."""
+        now = self._clock()
+        self.faults = [f for f in self.faults if f.until is None or now < f.until]
+        return self.faults
+
     def remove(self, fault_id: str) -> bool:
         """Deactivate one fault; False if there was none with that ID."""
         before = len(self.faults)

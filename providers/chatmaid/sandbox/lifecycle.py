@@ -36,8 +36,10 @@ class Lifecycle:
         self._emit = emit
         self._pending: dict[str, tuple[asyncio.TimerHandle, Step]] = {}
 
-    def accept(self, key: ApiKeyRecord, request: SendRequest) -> MessageRecord:
+    def accept(self, key: ApiKeyRecord, request: SendRequest, raw: bytes) -> MessageRecord:
         """The message for a valid send: the original one if the idempotency key was used.
+
+        ``raw`` is the request body as received, kept on the message for the admin API.
 
         Synchronous on purpose: nothing awaits between the idempotency lookup and the
         insert, so concurrent sends with one key create exactly one message.
@@ -67,6 +69,8 @@ class Lifecycle:
                 environment=key.environment,
                 created_at=utcnow(),
                 idempotency_key=request.idempotency_key,
+                api_key_id=key.id,
+                request_body=raw.decode("utf-8", "replace"),
             )
         )
         if key.environment == "test":
@@ -112,6 +116,7 @@ class Lifecycle:
         self._announce(message)
 
     def _announce(self, message: MessageRecord) -> None:
+        self._state.changes.touch("message", message.id)
         live = self._state.settings.live
         self._emit(f"message.{message.status}", lambda: message.event(live=live))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+from pydantic.alias_generators import to_camel
+
 #: The webhook events the API documents (Webhooks page), read from the docs, not the client.
 WEBHOOK_EVENTS = frozenset(
     {"message.sent", "message.failed", "phone.connected", "phone.disconnected"}
@@ -46,6 +48,10 @@ class Settings:
     def live(self) -> bool:
         """True in the ``live`` profile."""
         return self.profile == "live"
+
+    def to_admin(self) -> dict[str, Any]:
+        """The admin view: the fields with camelCase names."""
+        return {to_camel(f.name): getattr(self, f.name) for f in fields(self)}
 
     def __post_init__(self) -> None:
         problems = []

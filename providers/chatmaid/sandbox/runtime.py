@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import cast
 
 from starlette.applications import Starlette
+from starlette.requests import Request
 
 from .faults import FaultInjector
 from .lifecycle import Lifecycle
@@ -41,3 +43,8 @@ class Sandbox:
         async with self.webhooks.running():
             yield
         self.lifecycle.cancel_all()
+
+
+def sandbox_of(request: Request) -> Sandbox:
+    """The sandbox a request's app serves (admin handlers take it from here)."""
+    return cast(Sandbox, request.app.state.sandbox)

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .changes import ChangeFeed
+from .deliveries import DeliveryAttempt, DeliveryRecord
 from .options import Settings
 from .wire import iso
 
@@ -173,6 +175,8 @@ class MessageRecord:
     error_code: str | None = None
     error_message: str | None = None
     idempotency_key: str | None = None
+    api_key_id: str | None = None
+    request_body: str | None = None  # the send's body as received
 
     def mark_sent(self, now: datetime) -> None:
         """The message reached WhatsApp."""
@@ -214,11 +218,14 @@ class MessageRecord:
         return data
 
     def to_admin(self) -> dict[str, Any]:
-        """The raw view: the API fields plus the sender's phone ID and idempotency key."""
+        """The raw view: the API fields plus the sender's phone ID, the idempotency key,
+        the key that sent it and the send's body as received."""
         return {
             **self.to_api(live=True),
             "phoneId": self.phone_id,
             "idempotencyKey": self.idempotency_key,
+            "apiKeyId": self.api_key_id,
+            "requestBody": self.request_body,
         }
 
     def event(self, *, live: bool) -> dict[str, Any]:
@@ -297,47 +304,6 @@ class WebhookEndpoint:
         return {"id": self.id, "url": self.url, "events": sorted(self.events)}
 
 
-@dataclass(slots=True)
-class DeliveryAttempt:
-    """One attempt to deliver one webhook event to one endpoint."""
-
-    delivery_id: str
-    endpoint_id: str
-    url: str
-    event: str
-    attempt: int
-    scheduled_at: datetime
-    attempted_at: datetime
-    offset_seconds: float
-    signature: str
-    duration_ms: float
-    status_code: int | None = None
-    error: str | None = None
-
-    @property
-    def succeeded(self) -> bool:
-        """True when the endpoint answered 2xx."""
-        return self.status_code is not None and 200 <= self.status_code < 300
-
-    def to_admin(self) -> dict[str, Any]:
-        """The admin view of the attempt."""
-        return {
-            "deliveryId": self.delivery_id,
-            "endpointId": self.endpoint_id,
-            "url": self.url,
-            "event": self.event,
-            "attempt": self.attempt,
-            "scheduledAt": iso(self.scheduled_at),
-            "attemptedAt": iso(self.attempted_at),
-            "offsetSeconds": round(self.offset_seconds, 4),
-            "statusCode": self.status_code,
-            "error": self.error,
-            "succeeded": self.succeeded,
-            "signature": self.signature,
-            "durationMs": round(self.duration_ms, 2),
-        }
-
-
 USAGE_PERIODS = {"day": timedelta(days=1), "week": timedelta(days=7), "month": timedelta(days=30)}
 _LONGEST_PERIOD = max(USAGE_PERIODS.values()).total_seconds()
 
@@ -406,8 +372,10 @@ class SandboxState:
         self.idempotency: dict[str, str] = {}
         self.webhooks: dict[str, WebhookEndpoint] = {}
         self.deliveries: list[DeliveryAttempt] = []
-        self.inbound: list[InboundRecord] = []
+        self.delivery_records: dict[str, DeliveryRecord] = {}
+        self.inbound: dict[str, InboundRecord] = {}
         self.requests = RequestStats()
+        self.changes = ChangeFeed()
 
     def add_key(self, key: ApiKeyRecord) -> ApiKeyRecord:
         """Store an API key."""
@@ -435,7 +403,35 @@ class SandboxState:
         self.messages[message.id] = message
         if message.idempotency_key is not None:
             self.idempotency[message.idempotency_key] = message.id
+        self.changes.touch("message", message.id)
         return message
+
+    def add_inbound(self, record: InboundRecord) -> InboundRecord:
+        """Store a message one of the account's phones received."""
+        self.inbound[record.id] = record
+        self.changes.touch("inbound", record.id)
+        return record
+
+    def add_delivery(self, record: DeliveryRecord) -> DeliveryRecord:
+        """Store a webhook delivery, queued and not yet attempted."""
+        self.delivery_records[record.id] = record
+        self.changes.touch("delivery", record.id)
+        return record
+
+    def add_attempt(
+        self, record: DeliveryRecord, attempt: DeliveryAttempt, next_attempt_at: datetime | None
+    ) -> None:
+        """Record a delivery attempt (and when it is retried, if it is)."""
+        self.deliveries.append(attempt)
+        record.add(attempt, next_attempt_at)
+        self.changes.touch("delivery", record.id)
+
+    def drop_deliveries(self, endpoint_id: str) -> None:
+        """Mark an endpoint's unfinished deliveries ``dropped`` (it was removed)."""
+        for record in self.delivery_records.values():
+            if record.endpoint_id == endpoint_id and record.state in ("queued", "retrying"):
+                record.state, record.next_attempt_at = "dropped", None
+                self.changes.touch("delivery", record.id)
 
     def message_for_idempotency_key(self, key: str) -> MessageRecord | None:
         """The message an earlier send with this idempotency key created, if any."""

@@ -4,7 +4,8 @@ An event is queued for every endpoint subscribed to it and posted by a few worke
 tasks, so an API answer never waits for a receiver. A non-2xx answer, a timeout or a
 connection error is retried 1, 5 and 15 minutes after the first attempt (times
 ``Settings.time_scale``); each attempt is signed afresh (or, with
-``keep_signature_on_retry``, with the first attempt's signature) and recorded.
+``keep_signature_on_retry``, with the first attempt's signature) and recorded, with
+the receiver's answer, in a ``DeliveryRecord`` per delivery.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from .state import DeliveryAttempt, SandboxState, WebhookEndpoint, new_id, utcnow
+from .deliveries import RESPONSE_BODY_LIMIT, DeliveryAttempt, DeliveryRecord, subject_of
+from .state import SandboxState, WebhookEndpoint, new_id, utcnow
 from .wire import EVENT_HEADER, SIGNATURE_HEADER, sign
 
 DELIVERY_HEADER = "X-Chatmaid-Delivery"
@@ -31,12 +33,10 @@ WORKERS = 4
 
 @dataclass(slots=True)
 class _Delivery:
-    id: str
+    record: DeliveryRecord
     endpoint: WebhookEndpoint
-    event: str
     body: bytes
     generation: int
-    queued_at: datetime
     first_attempt: float = 0.0  # monotonic time of attempt 1
     first_attempted_at: datetime | None = None
     first_signature: str | None = None
@@ -65,11 +65,33 @@ class WebhookDispatcher:
         endpoints = [e for e in self._state.webhooks.values() if event in e.events]
         if not endpoints:
             return
-        body = json.dumps(build(), separators=(",", ":"), ensure_ascii=False).encode()
-        now = utcnow()
+        payload = build()
+        body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+        subject = subject_of(payload)
         for endpoint in endpoints:
-            delivery = _Delivery(new_id("dlv_"), endpoint, event, body, self._generation, now)
-            self._queue.put_nowait((delivery, 1))
+            self._queue_new(endpoint, event, subject, body)
+
+    def redeliver(self, original: DeliveryRecord) -> DeliveryRecord | None:
+        """Deliver ``original``'s body again, as a new delivery; None if its endpoint is gone."""
+        endpoint = self._state.webhooks.get(original.endpoint_id)
+        if endpoint is None:
+            return None
+        body = original.body.encode()
+        return self._queue_new(endpoint, original.event, original.subject, body, original.id)
+
+    def _queue_new(
+        self,
+        endpoint: WebhookEndpoint,
+        event: str,
+        subject: str | None,
+        body: bytes,
+        redelivery_of: str | None = None,
+    ) -> DeliveryRecord:
+        record = DeliveryRecord(new_id("dlv_"), endpoint.id, endpoint.url, event, subject,
+                                body.decode(), utcnow(), redelivery_of)  # fmt: skip
+        self._state.add_delivery(record)
+        self._queue.put_nowait((_Delivery(record, endpoint, body, self._generation), 1))
+        return record
 
     @asynccontextmanager
     async def running(self) -> AsyncIterator[None]:
@@ -120,15 +142,17 @@ class WebhookDispatcher:
             signature = sign(delivery.body, delivery.endpoint.secret)
         if attempt == 1:
             delivery.first_signature = signature
+        record = delivery.record
         headers = {
             "Content-Type": "application/json",
-            EVENT_HEADER: delivery.event,
+            EVENT_HEADER: record.event,
             SIGNATURE_HEADER: signature,
         }
         if settings.delivery_id_header:
-            headers[DELIVERY_HEADER] = delivery.id
+            headers[DELIVERY_HEADER] = record.id
         status_code: int | None = None
         error: str | None = None
+        answer: str | None = None
         try:
             response = await self._http.post(
                 delivery.endpoint.url,
@@ -137,18 +161,21 @@ class WebhookDispatcher:
                 timeout=self._state.settings.webhook_timeout,
             )
             status_code = response.status_code
+            answer = response.text[:RESPONSE_BODY_LIMIT]
             if not response.is_success:
                 error = f"HTTP {status_code}"
         except httpx.HTTPError as exc:
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if not self._current(delivery):
             return
-        self._state.deliveries.append(
+        retry = error is not None and attempt <= len(RETRY_OFFSETS)
+        self._state.add_attempt(
+            record,
             DeliveryAttempt(
-                delivery_id=delivery.id,
+                delivery_id=record.id,
                 endpoint_id=delivery.endpoint.id,
                 url=delivery.endpoint.url,
-                event=delivery.event,
+                event=record.event,
                 attempt=attempt,
                 scheduled_at=self._scheduled_at(delivery, attempt),
                 attempted_at=attempted_at,
@@ -157,25 +184,27 @@ class WebhookDispatcher:
                 duration_ms=(self._clock() - started) * 1000,
                 status_code=status_code,
                 error=error,
-            )
+                response_body=answer,
+            ),
+            self._scheduled_at(delivery, attempt + 1) if retry else None,
         )
-        if error is not None and attempt <= len(RETRY_OFFSETS):
+        if retry:
             self._schedule_retry(delivery, attempt + 1)
 
     def _scheduled_at(self, delivery: _Delivery, attempt: int) -> datetime:
         if attempt == 1 or delivery.first_attempted_at is None:
-            return delivery.queued_at
+            return delivery.record.queued_at
         offset = RETRY_OFFSETS[attempt - 2] * self._state.settings.time_scale
         return delivery.first_attempted_at + timedelta(seconds=offset)
 
     def _schedule_retry(self, delivery: _Delivery, attempt: int) -> None:
         due = delivery.first_attempt + RETRY_OFFSETS[attempt - 2] * self._state.settings.time_scale
-        job = (delivery.id, attempt)
+        job = (delivery.record.id, attempt)
         loop = asyncio.get_running_loop()
         self._retries[job] = loop.call_later(
             max(0.0, due - self._clock()), self._enqueue_retry, delivery, attempt
         )
 
     def _enqueue_retry(self, delivery: _Delivery, attempt: int) -> None:
-        self._retries.pop((delivery.id, attempt), None)
+        self._retries.pop((delivery.record.id, attempt), None)
         self._queue.put_nowait((delivery, attempt))
