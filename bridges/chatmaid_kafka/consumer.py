@@ -6,15 +6,17 @@ many of its events are unfinished (or while the API holds us off with a 429) and
 resumes it once they drain, and commits each partition's finished watermark. It never
 waits on a send, so it polls well within ``max.poll.interval.ms`` whatever the API does.
 
+Commits carry, in their metadata, the finished offsets above the committed one
+(``offsets.encode_finished``); when a partition is assigned, the first batch read from
+it skips them. So a restart or a new owner sends again only what was in flight.
+
 Rebalances: kafka-python 3.x runs listeners on its IO thread, where blocking would
 stall heartbeats. Ours is an ``AsyncConsumerRebalanceListener``: on revocation it stops
-the revoked partitions' queued sends, then keeps committing their finished watermark
-(each commit is an awaited broker round trip, which also paces the wait) until their
-in-flight sends finish or ``revoke_grace`` runs out, then abandons the rest. Abandoned
-events are read again by the next owner and re-sent with the same idempotency key, so
-the API answers with the original message: no second WhatsApp message. kafka-python
-keeps the fetch position of a partition that stays ours across a rebalance, so for
-those we seek back to the first unfinished offset ourselves.
+the revoked partitions' sends, commits what finished (one awaited broker round trip)
+and lets go at once. Events still in flight are read again by the next owner and
+re-sent with the same idempotency key, so the API answers with the original message:
+no second WhatsApp message. kafka-python keeps the fetch position of a partition that
+stays ours across a rebalance, so for those we seek back to the commit ourselves.
 
 kafka-python 3.0.12 can lose a rebalance that was started by a metadata change (the
 leader's view of the topic's partitions) when the join outlives the ``poll()`` that
@@ -41,7 +43,7 @@ from .aio import LoopThread
 from .dispatcher import Dispatcher, Job
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
-from .offsets import OffsetBook, OffsetTracker, PartitionId
+from .offsets import CommitPoint, OffsetBook, OffsetTracker, PartitionId, decode_finished
 from .records import Consumed, SourceRecord
 from .settings import BridgeSettings
 
@@ -82,6 +84,8 @@ class NotifyConsumer:
         # Where to read again a revoked partition that comes straight back (IO thread only).
         self._resume_at: dict[PartitionId, int] = {}
         self._revoked_at: float | None = None
+        # Assigned partitions whose commit metadata is not read yet (poll thread reads).
+        self._fresh: set[PartitionId] = set()
 
     @staticmethod
     def connect(settings: BridgeSettings) -> Any:
@@ -153,8 +157,13 @@ class NotifyConsumer:
             tracker = self._book.get(partition)
             if tracker is None:  # revoked between fetch and now
                 continue
+            if partition in self._fresh:
+                self._fresh.discard(partition)
+                tracker.skip(self._finished_earlier(topic_partition))
             for record in batch:
-                tracker.add(record.offset)
+                if not tracker.add(record.offset):
+                    self._metrics.events_skipped.inc()
+                    continue
                 source = SourceRecord(
                     record.topic,
                     record.partition,
@@ -166,6 +175,18 @@ class NotifyConsumer:
                 jobs.append(Job(partition, record.key, Consumed(tracker, source)))
         self._metrics.events_consumed.inc(len(jobs))
         self._sends.call_soon(self._dispatcher.submit, jobs)
+
+    def _finished_earlier(self, topic_partition: TopicPartition) -> set[int]:
+        """Offsets above the partition's commit that an earlier owner finished."""
+        try:
+            committed = self._consumer.committed(topic_partition, metadata=True, timeout_ms=5000)
+        except KafkaError as exc:
+            logger.warning("no commit metadata for %s (finished events may be sent again "
+                           "with their keys): %s", topic_partition, exc)  # fmt: skip
+            return set()
+        if committed is None:
+            return set()
+        return decode_finished(committed.offset, committed.metadata)
 
     def _apply_backpressure(self, drain: bool = False) -> None:
         """Pause a partition while too many of its events are unfinished or one waits to
@@ -220,7 +241,7 @@ class NotifyConsumer:
         for tracker in self._book.trackers():
             point = tracker.uncommitted()
             if point is not None:
-                offsets[TopicPartition(*tracker.partition)] = OffsetAndMetadata(point, "", -1)
+                offsets[TopicPartition(*tracker.partition)] = _offset(point)
                 tracker.mark_committed(point)
         if offsets:
             self._consumer.commit_async(offsets, callback=self._committed)
@@ -279,7 +300,9 @@ class NotifyConsumer:
         """Assigned partitions: fresh trackers, reading from the first unfinished event."""
         owned = [PartitionId(*p) for p in partitions]
         self._revoked_at = None
+        fresh = [p for p in owned if self._book.get(p) is None]
         self._book.assign(owned)
+        self._fresh.update(fresh)
         for partition in owned:
             point = self._resume_at.pop(partition, None)
             if point is not None:
@@ -288,17 +311,12 @@ class NotifyConsumer:
         logger.info("assigned %s", _names(owned))
 
     async def revoked(self, partitions: Iterable[Any]) -> None:
-        """Revoked partitions: no new sends, a bounded wait for in-flight ones, commit."""
+        """Revoked partitions: no new sends, commit what finished, let go."""
         self._revoked_at = time.monotonic()
         trackers = self._book.trackers(PartitionId(*p) for p in partitions)
         for tracker in trackers:
             tracker.stop()
-        deadline = time.monotonic() + self._settings.revoke_grace
-        while trackers:
-            idle = not any(tracker.running for tracker in trackers)
-            committed = await self._commit_now(trackers)
-            if idle or not committed or time.monotonic() >= deadline:
-                break
+        await self._commit_now(trackers)
         for tracker in trackers:
             point = tracker.committable()
             if tracker.pending and point is not None:
@@ -309,16 +327,14 @@ class NotifyConsumer:
         """Partitions lost without a chance to commit: abandon their events."""
         self._let_go(self._book.trackers(PartitionId(*p) for p in partitions))
 
-    async def _commit_now(self, trackers: list[OffsetTracker]) -> bool:
+    async def _commit_now(self, trackers: list[OffsetTracker]) -> None:
         offsets = _commit_points(trackers)
         if not offsets:
-            return False
+            return
         try:
             await self._consumer.commit_async(offsets)
         except KafkaError as exc:
             logger.warning("commit at revocation failed: %s", exc)
-            return False
-        return True
 
     def _let_go(self, trackers: list[OffsetTracker]) -> None:
         """Forget partitions; their unfinished events are read again by the next owner
@@ -350,10 +366,14 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
 
 def _commit_points(trackers: list[OffsetTracker]) -> dict[TopicPartition, OffsetAndMetadata]:
     return {
-        TopicPartition(*tracker.partition): OffsetAndMetadata(point, "", -1)
+        TopicPartition(*tracker.partition): _offset(point)
         for tracker in trackers
-        if (point := tracker.committable()) is not None
+        if (point := tracker.commit_point()) is not None
     }
+
+
+def _offset(point: CommitPoint) -> OffsetAndMetadata:
+    return OffsetAndMetadata(point.offset, point.metadata, -1)
 
 
 def _names(partitions: Iterable[PartitionId]) -> str:

@@ -35,6 +35,11 @@ class BridgeMetrics:
         self.events_consumed = Counter(
             "chatmaid_bridge_events_consumed", "Notify events read from Kafka", registry=r
         )
+        self.events_skipped = Counter(
+            "chatmaid_bridge_events_skipped",
+            "Notify events read again that an earlier owner had finished (commit metadata)",
+            registry=r,
+        )
         self.events_sent = Counter(
             "chatmaid_bridge_events_sent", "Notify events accepted by the API", registry=r
         )

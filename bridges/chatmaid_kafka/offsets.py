@@ -2,16 +2,27 @@
 
 An offset is finished once its event was accepted by the API or dead-lettered, and the
 record saying so was acknowledged by Kafka. Events finish out of order (sends run
-concurrently), so a partition commits only up to its first unfinished offset. Trackers
-are thread-safe: the poll loop adds and commits, the producer's callbacks finish.
+concurrently), so a partition commits only up to its first unfinished offset, and the
+commit's metadata lists the offsets above it that are finished too (a compressed
+bitmap): a restart, or the partition's next owner, skips them instead of sending them
+again. Trackers are thread-safe: the poll loop adds and commits, the producer's
+callbacks finish.
 """
 
 from __future__ import annotations
 
+import base64
 import threading
+import zlib
 from collections import deque
 from collections.abc import Iterable
 from typing import NamedTuple
+
+#: Version tag of the commit metadata the bridge writes.
+METADATA_PREFIX = "cm1:"
+#: Brokers refuse metadata over ``offset.metadata.max.bytes`` (4096 by default); finished
+#: offsets that do not fit are left out (and sent again, with the same key, if re-read).
+MAX_METADATA_BYTES = 3000
 
 
 class PartitionId(NamedTuple):
@@ -19,6 +30,47 @@ class PartitionId(NamedTuple):
 
     topic: str
     partition: int
+
+
+class CommitPoint(NamedTuple):
+    """What to commit for a partition: the next offset to read, and the finished ones
+    above it (``metadata``); ``version`` counts the changes it includes."""
+
+    offset: int
+    metadata: str
+    version: int
+
+
+def encode_finished(base: int, finished: Iterable[int]) -> str:
+    """Commit metadata for the ``finished`` offsets above ``base`` ("" when none)."""
+    above = sorted(offset - base - 1 for offset in finished if offset > base)
+    if not above:
+        return ""
+    while above:
+        bitmap = bytearray(above[-1] // 8 + 1)
+        for bit in above:
+            bitmap[bit // 8] |= 1 << (bit % 8)
+        text = METADATA_PREFIX + base64.b64encode(zlib.compress(bytes(bitmap), 9)).decode()
+        if len(text) <= MAX_METADATA_BYTES:
+            return text
+        above = above[: len(above) // 2]
+    return ""
+
+
+def decode_finished(base: int, metadata: str | None) -> set[int]:
+    """The finished offsets ``encode_finished`` wrote for ``base`` (empty if unknown)."""
+    if not metadata or not metadata.startswith(METADATA_PREFIX):
+        return set()
+    try:
+        bitmap = zlib.decompress(base64.b64decode(metadata.removeprefix(METADATA_PREFIX)))
+    except (ValueError, zlib.error):
+        return set()
+    return {
+        base + 1 + index * 8 + bit
+        for index, byte in enumerate(bitmap)
+        for bit in range(8)
+        if byte >> bit & 1
+    }
 
 
 class OffsetTracker:
@@ -37,18 +89,31 @@ class OffsetTracker:
         self._order: deque[int] = deque()
         self._finished: set[int] = set()
         self._watermark: int | None = None
-        self._committed: int | None = None
+        self._skip: set[int] = set()  # finished by an earlier owner: not processed again
+        self._version = 0
+        self._committed: int | None = None  # version of the last commit
         self._running = 0
         self._blocked: dict[int, tuple[float, str]] = {}  # offset -> (since, why)
         self.stopped = False
         self.closed = False
 
-    def add(self, offset: int) -> None:
-        """Record that ``offset`` was read and awaits processing."""
+    def skip(self, offsets: Iterable[int]) -> None:
+        """Offsets an earlier owner finished (from the commit's metadata)."""
+        with self._lock:
+            self._skip.update(offsets)
+
+    def add(self, offset: int) -> bool:
+        """Record that ``offset`` was read; False if it was finished already (skipped)."""
         with self._lock:
             if self._order and offset <= self._order[-1]:
                 raise ValueError(f"{self.partition}: offset {offset} read out of order")
             self._order.append(offset)
+            if offset not in self._skip:
+                return True
+            self._skip.discard(offset)
+            self._finished.add(offset)
+            self._advance()
+            return False
 
     def begin(self) -> bool:
         """Claim the start of one event's work; False once the tracker is stopped."""
@@ -70,10 +135,14 @@ class OffsetTracker:
                 return
             self._running -= 1
             self._finished.add(offset)
-            while self._order and self._order[0] in self._finished:
-                done = self._order.popleft()
-                self._finished.discard(done)
-                self._watermark = done + 1
+            self._advance()
+
+    def _advance(self) -> None:
+        self._version += 1
+        while self._order and self._order[0] in self._finished:
+            done = self._order.popleft()
+            self._finished.discard(done)
+            self._watermark = done + 1
 
     @property
     def pending(self) -> int:
@@ -92,16 +161,24 @@ class OffsetTracker:
         with self._lock:
             return self._order[0] if self._order else self._watermark
 
-    def uncommitted(self) -> int | None:
-        """``committable()`` if it moved since the last ``mark_committed``."""
+    def commit_point(self) -> CommitPoint | None:
+        """The offset to commit now with its metadata, or ``None`` if nothing was read."""
         with self._lock:
             point = self._order[0] if self._order else self._watermark
-            return None if point is None or point == self._committed else point
+            if point is None:
+                return None
+            return CommitPoint(point, encode_finished(point, self._finished), self._version)
 
-    def mark_committed(self, offset: int | None) -> None:
+    def uncommitted(self) -> CommitPoint | None:
+        """``commit_point()`` if anything finished since the last ``mark_committed``."""
+        point = self.commit_point()
+        with self._lock:
+            return None if point is None or point.version == self._committed else point
+
+    def mark_committed(self, point: CommitPoint | None) -> None:
         """Remember what was committed (``None``: forget, so it is committed again)."""
         with self._lock:
-            self._committed = offset
+            self._committed = None if point is None else point.version
 
     def block(self, offset: int, reason: str, since: float) -> None:
         """``offset`` waits to be sent again, for ``reason``, since ``since``."""

@@ -136,9 +136,6 @@ class BridgeSettings(BaseSettings):
     commit_interval: float = _field(
         0.5, "seconds between commits of the completed watermark", "consumer", ge=0
     )
-    revoke_grace: float = _field(
-        5.0, "seconds in-flight sends of revoked partitions may finish", "consumer", ge=0
-    )
     shutdown_timeout: float = _field(
         30.0, "seconds to drain in-flight sends at shutdown", "consumer", ge=0
     )

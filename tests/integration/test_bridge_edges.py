@@ -142,3 +142,30 @@ def test_a_lapsed_subscription_pauses_everything_and_loses_nothing(
     assert "the API refuses this account's sends" in bridge.log()
     assert "resuming" in bridge.log()
     assert bridge.terminate() == 0
+
+
+def test_a_graceful_stop_under_load_commits_everything_it_sent(
+    chatmaid_sandbox: SandboxHandle, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    sandbox.admin.inject_latency(0.5, path=SEND)
+    concurrency = 8
+    args = [*topics.flags(), "--requests-per-minute", "0", "--concurrency", str(concurrency)]
+    bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+    bridges.append(bridge)
+    bridge.start()
+    events = [notify_event(topics.suffix, i) for i in range(200)]
+    produce_events(topics.bootstrap, topics.notify, events, keys=64)
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 60, 60, "60 sent")
+
+    assert bridge.terminate() == 0  # SIGTERM with sends in flight
+    sent_before = len(bridge_messages(sandbox.admin))
+    bridge.start()
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 200, 90, "every send")
+
+    assert_each_event_sent_once(sandbox, topics, events)
+    sends = sum(sandbox.admin.requests()["byEndpoint"][f"POST {SEND}"].values())
+    assert 60 <= sent_before < 200
+    assert sends - 200 <= concurrency  # sent again after the restart: what was in flight
+    assert bridge.terminate() == 0

@@ -9,12 +9,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
-from kafka.structs import TopicPartition
+from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from chatmaid_kafka.aio import LoopThread
 from chatmaid_kafka.consumer import NotifyConsumer
 from chatmaid_kafka.dispatcher import Dispatcher
 from chatmaid_kafka.metrics import BridgeMetrics
+from chatmaid_kafka.offsets import decode_finished, encode_finished
 from chatmaid_kafka.records import Consumed
 from chatmaid_kafka.settings import BridgeSettings
 
@@ -56,6 +57,7 @@ class FakeKafka:
         self.ever_paused: set[TopicPartition] = set()
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.subscriptions = self.unsubscriptions = 0
+        self.stored: dict[TopicPartition, Any] = {}  # the group's commits, with metadata
 
     def topics(self) -> set[str]:
         return {TOPIC}
@@ -93,12 +95,17 @@ class FakeKafka:
 
     def commit_async(self, offsets: dict[Any, Any], callback: Any = None) -> Acknowledged:
         self.async_commits.append({tp: meta.offset for tp, meta in offsets.items()})
+        self.stored.update(offsets)
         if callback is not None:
             callback(offsets, None)
         return Acknowledged()
 
     def commit(self, offsets: dict[Any, Any]) -> None:
         self.sync_commits.append({tp: meta.offset for tp, meta in offsets.items()})
+        self.stored.update(offsets)
+
+    def committed(self, tp: TopicPartition, metadata: bool, timeout_ms: int) -> Any:
+        return self.stored.get(tp)
 
     def highwater(self, tp: TopicPartition) -> int:
         return 100
@@ -137,9 +144,7 @@ class Bench:
         self.loop = LoopThread().start()
         self.dispatcher: Dispatcher[Consumed] = Dispatcher(self._handle, concurrency=16)
         self.api = Held()
-        self.settings = BridgeSettings(
-            notify_topic=TOPIC, commit_interval=0, revoke_grace=0.5, **settings
-        )
+        self.settings = BridgeSettings(notify_topic=TOPIC, commit_interval=0, **settings)
         self.consumer = NotifyConsumer(
             self.settings,
             kafka,
@@ -249,34 +254,35 @@ def test_shutdown_drains_in_flight_events_and_commits(benches: list[Bench]) -> N
     assert bench.kafka.closed
 
 
-def test_revocation_waits_for_in_flight_sends_then_commits(benches: list[Bench]) -> None:
-    bench = Bench(FakeKafka({P0: 10, P1: 10}), finish=lambda c: c.record.partition == 1)
-    benches.append(bench)
-    bench.thread.start()
-    bench.until(lambda: len(bench.seen) == 20)
-    threading.Timer(0.1, bench.release_parked).start()
-    started = time.monotonic()
-    asyncio.run(bench.consumer.revoked({P0}))
-    assert time.monotonic() - started < 0.45  # well before the 0.5 s grace
-    assert bench.kafka.last_committed()[P0] == 10
-    assert bench.consumer.pending == 0  # P1 finished; P0 released
-    bench.shutdown()
-
-
-def test_revocation_abandons_what_outlasts_the_grace(benches: list[Bench]) -> None:
-    bench = Bench(FakeKafka({P0: 10}), finish=lambda c: c.record.offset < 4)
+def test_revocation_commits_what_finished_at_once_and_lets_go(benches: list[Bench]) -> None:
+    # Offsets 0-3 and 6-9 finish; 4 and 5 stay in flight.
+    bench = Bench(FakeKafka({P0: 10}), finish=lambda c: c.record.offset not in (4, 5))
     benches.append(bench)
     bench.thread.start()
     bench.until(lambda: len(bench.seen) == 10)
     parked = list(bench.parked)
     started = time.monotonic()
     asyncio.run(bench.consumer.revoked({P0}))
-    assert 0.45 < time.monotonic() - started < 2
-    assert bench.kafka.last_committed()[P0] == 4  # what was finished
+    assert time.monotonic() - started < 0.5  # no waiting for in-flight sends
+    commit = bench.kafka.stored[P0]
+    assert commit.offset == 4  # the first unfinished
+    assert decode_finished(commit.offset, commit.metadata) == {6, 7, 8, 9}
     assert all(c.tracker.closed for c in parked)  # late completions are ignored
     bench.release_parked()
     bench.shutdown()
     assert bench.kafka.last_committed()[P0] == 4
+
+
+def test_the_next_owner_sends_only_what_was_in_flight(benches: list[Bench]) -> None:
+    kafka = FakeKafka({P0: 10})
+    kafka.stored[P0] = OffsetAndMetadata(4, encode_finished(4, {6, 7, 8, 9}), -1)
+    kafka.queued[P0] = kafka.queued[P0][4:]  # it reads from the commit
+    bench = Bench(kafka)
+    benches.append(bench)
+    bench.thread.start()
+    bench.until(lambda: bench.kafka.last_committed().get(P0) == 10)
+    assert sorted(offset for _, offset in bench.seen) == [4, 5]
+    bench.shutdown()
 
 
 def test_a_partition_that_comes_back_is_read_again_from_its_first_unfinished_event(

@@ -6,7 +6,14 @@ import threading
 
 import pytest
 
-from chatmaid_kafka.offsets import OffsetBook, OffsetTracker, PartitionId
+from chatmaid_kafka.offsets import (
+    MAX_METADATA_BYTES,
+    OffsetBook,
+    OffsetTracker,
+    PartitionId,
+    decode_finished,
+    encode_finished,
+)
 
 P0 = PartitionId("notify", 0)
 
@@ -50,13 +57,63 @@ def test_gaps_in_offsets_do_not_block_the_watermark() -> None:
 
 def test_uncommitted_reports_only_movement() -> None:
     tracker = started([0, 1])
-    assert tracker.uncommitted() == 0
-    tracker.mark_committed(0)
+    first = tracker.uncommitted()
+    assert first is not None
+    assert first.offset == 0
+    tracker.mark_committed(first)
     assert tracker.uncommitted() is None
     tracker.finish(0)
-    assert tracker.uncommitted() == 1
+    moved = tracker.uncommitted()
+    assert moved is not None
+    assert moved.offset == 1
     tracker.mark_committed(None)  # a failed commit is tried again
-    assert tracker.uncommitted() == 1
+    assert tracker.uncommitted() == moved
+
+
+def test_commits_carry_the_finished_offsets_above_the_watermark() -> None:
+    tracker = started(list(range(100, 110)))
+    for offset in (102, 103, 107):
+        tracker.finish(offset)
+    point = tracker.uncommitted()
+    assert point is not None
+    assert point.offset == 100  # 100 still running
+    assert decode_finished(point.offset, point.metadata) == {102, 103, 107}
+    tracker.mark_committed(point)
+    tracker.finish(105)  # the watermark did not move, the metadata did: commit again
+    again = tracker.uncommitted()
+    assert again is not None
+    assert (again.offset, decode_finished(again.offset, again.metadata)) == (
+        100,
+        {102, 103, 105, 107},
+    )
+
+
+def test_a_new_owner_skips_what_the_commit_says_is_finished() -> None:
+    metadata = encode_finished(100, {102, 103, 107})
+    tracker = OffsetTracker(P0)
+    tracker.skip(decode_finished(100, metadata))
+    processed = [offset for offset in range(100, 109) if tracker.add(offset)]
+    assert processed == [100, 101, 104, 105, 106, 108]
+    for offset in processed:
+        assert tracker.begin()
+        tracker.finish(offset)
+    assert tracker.committable() == 109
+    assert tracker.pending == 0
+
+
+@pytest.mark.parametrize("metadata", [None, "", "something else", "cm1:not base64!", "cm1:AAAA"])
+def test_unknown_metadata_skips_nothing(metadata: str | None) -> None:
+    assert decode_finished(0, metadata) == set()
+
+
+def test_metadata_stays_within_the_brokers_limit() -> None:
+    scattered = set(range(1, 2_000_000, 7))  # compresses badly
+    metadata = encode_finished(0, scattered)
+    assert 0 < len(metadata) <= MAX_METADATA_BYTES
+    kept = decode_finished(0, metadata)
+    assert kept
+    assert kept <= scattered
+    assert min(kept) == 1  # the oldest are kept: they are the next to be read again
 
 
 def test_offsets_must_arrive_in_order() -> None:
