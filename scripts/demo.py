@@ -113,6 +113,7 @@ def start_sandbox(demo: Demo) -> None:
     demo.stack.enter_context(demo.receiver.server)
     demo.sandbox = demo.stack.enter_context(run_sandbox(live_delay=LIVE_DELAY))
     demo.sandbox.admin.add_webhook(demo.receiver.url, WEBHOOK_SECRET)
+    say(f"inbox     {demo.sandbox.url}/  (open it: what the demo sends, live)")
     say(f"sandbox   {demo.sandbox.url}  (OpenAPI at /openapi.json)")
     say(f"keys      {SEED.test_key}, {SEED.live_key}")
     say(f"phones    {SEED.phone_number} connected, {SEED.disconnected_phone_number} not")
@@ -187,7 +188,10 @@ def main() -> int:
             title = (step.__doc__ or step.__name__).strip().splitlines()[0].rstrip(".")
             print(f"\n[{number}/{len(STEPS)}] {title}", flush=True)
             step(demo)
-    print(f"\nDone in {time.monotonic() - started:.1f}s; everything started was stopped.")
+        print(f"\nDone in {time.monotonic() - started:.1f}s.")
+        if sys.stdin.isatty() and demo.sandbox is not None:
+            input(f"The inbox stays at {demo.sandbox.url}/ : press Enter to stop everything. ")
+    print("Everything started was stopped.")
     return 0
 
 

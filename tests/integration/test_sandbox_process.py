@@ -60,14 +60,15 @@ def test_cli_prints_a_banner_with_the_seed() -> None:
     process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
     try:
         assert process.stdout is not None
-        lines = [process.stdout.readline() for _ in range(11)]
+        lines = [process.stdout.readline() for _ in range(12)]
     finally:
         process.terminate()
         process.wait(timeout=10)
         assert process.stdout is not None
         process.stdout.close()
     banner = "".join(lines)
-    assert banner.startswith("chatmaid-sandbox listening on http://127.0.0.1:")
+    assert banner.startswith("chatmaid-sandbox inbox: http://127.0.0.1:")  # the page first
+    assert lines[1].startswith("chatmaid-sandbox listening on http://127.0.0.1:")
     for value in (SEED.test_key, SEED.live_key, SEED.phone_id, SEED.disconnected_phone_id):
         assert value in banner
     assert "0000 or 0001" in banner

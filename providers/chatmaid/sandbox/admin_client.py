@@ -163,6 +163,18 @@ class Admin:
         ``idempotencyKey``."""
         return self._many("/messages")
 
+    def message(self, message_id: str) -> dict[str, Any]:
+        """One message with ``requestBody`` and its webhook ``deliveries`` (with attempts)."""
+        return self._one("GET", f"/messages/{quote(message_id, safe='')}")
+
+    def events(self, since: int = 0, epoch: str | None = None) -> dict[str, Any]:
+        """What changed after ``since`` (``seq``, ``messages``, ``inbound``, ``deliveries``,
+        ``stage``); everything (``full``) if ``epoch`` is not the current one."""
+        params: dict[str, Any] = {"since": since}
+        if epoch is not None:
+            params["epoch"] = epoch
+        return self._one("GET", "/events", params=params)
+
     def advance_message(self, message_id: str) -> dict[str, Any]:
         """Take a message's next lifecycle step now (``pending -> sent``, ...)."""
         return self._one("POST", f"/messages/{message_id}/advance")
@@ -198,6 +210,14 @@ class Admin:
     def deliveries(self) -> list[dict[str, Any]]:
         """Every webhook delivery attempt, in order."""
         return self._many("/deliveries")
+
+    def delivery(self, delivery_id: str) -> dict[str, Any]:
+        """One webhook delivery: ``event``, ``body``, ``state`` and every attempt."""
+        return self._one("GET", f"/deliveries/{quote(delivery_id, safe='')}")
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        """Deliver a delivery's body again to its endpoint; the new delivery."""
+        return self._one("POST", f"/deliveries/{quote(delivery_id, safe='')}/redeliver")
 
     def wait_for_deliveries(
         self,
@@ -288,15 +308,27 @@ class Admin:
 
     # -- plumbing -------------------------------------------------------------------
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        response = self._http.request(method, path, json=body)
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
+        response = self._http.request(method, path, json=body, params=params)
         payload = response.json()
         if not response.is_success:
             raise SandboxAdminError(response.status_code, payload.get("message", []))
         return payload["data"]
 
-    def _one(self, method: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
-        return cast("dict[str, Any]", self._call(method, path, body))
+    def _one(
+        self,
+        method: str,
+        path: str,
+        body: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return cast("dict[str, Any]", self._call(method, path, body, params))
 
     def _many(self, path: str) -> list[dict[str, Any]]:
         return cast("list[dict[str, Any]]", self._call("GET", path))

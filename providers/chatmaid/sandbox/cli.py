@@ -148,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _startup_info(url: str, options: SandboxOptions) -> dict[str, Any]:
     return {
         "url": url,
+        "inbox": f"{url}/",
         "openapi": f"{url}/openapi.json",
         "admin": f"{url}/_sandbox/",
         "accountId": SEED.account_id,
@@ -168,6 +169,7 @@ def _startup_info(url: str, options: SandboxOptions) -> dict[str, Any]:
 def _banner(info: dict[str, Any]) -> str:
     rate = f"{info['rateLimit']}/min per key" if info["rateLimit"] else "off"
     lines = [
+        f"chatmaid-sandbox inbox: {info['inbox']}  (open it in a browser)",
         f"chatmaid-sandbox listening on {info['url']}",
         f"  OpenAPI      {info['openapi']}",
         f"  Admin API    {info['admin']}",
