@@ -34,11 +34,11 @@ def delivery_keys(delivery_id: str | None, event: WebhookEvent) -> list[str]:
 #: Marker of a delivery whose result Kafka acknowledged.
 PUBLISHED = "published"
 
-Entry = asyncio.Task[None] | str
+Entry = asyncio.Future[None] | str
 
 
 class DeliveryLedger:
-    """Bounded map delivery key -> the task publishing its result, or ``PUBLISHED``."""
+    """Bounded map delivery key -> the future of its result's ack, or ``PUBLISHED``."""
 
     def __init__(self, capacity: int) -> None:
         if capacity < 1:
@@ -46,26 +46,28 @@ class DeliveryLedger:
         self._capacity = capacity
         self._entries: OrderedDict[str, Entry] = OrderedDict()
 
-    def claim(self, keys: list[str], start: Callable[[], asyncio.Task[None]]) -> tuple[Entry, bool]:
-        """The entry of a delivery: an earlier one (duplicate: True), else ``start()``'s task."""
+    def claim(
+        self, keys: list[str], start: Callable[[], asyncio.Future[None]]
+    ) -> tuple[Entry, bool]:
+        """The entry of a delivery: an earlier one (duplicate: True), else ``start()``'s future."""
         for key in keys:
             entry = self._entries.get(key)
             if entry is not None:
                 self._remember(keys, entry)
                 return entry, True
-        task = start()
-        task.add_done_callback(lambda done: self._settle(keys, done))
-        self._remember(keys, task)
-        return task, False
+        future = start()
+        future.add_done_callback(lambda done: self._settle(keys, done))
+        self._remember(keys, future)
+        return future, False
 
     def __len__(self) -> int:
         return len(self._entries)
 
-    def _settle(self, keys: list[str], task: asyncio.Task[None]) -> None:
-        # Success leaves a marker (no task kept alive); failure lets a retry publish.
-        ok = not task.cancelled() and task.exception() is None
+    def _settle(self, keys: list[str], future: asyncio.Future[None]) -> None:
+        # Success leaves a marker (no future kept alive); failure lets a retry publish.
+        ok = not future.cancelled() and future.exception() is None
         for key in keys:
-            if self._entries.get(key) is task:
+            if self._entries.get(key) is future:
                 if ok:
                     self._entries[key] = PUBLISHED
                 else:

@@ -5,7 +5,8 @@ answer), ``GET /healthz`` and ``GET /metrics`` (Prometheus). Every verified even
 published, whatever its type (unless ``events`` leaves it out), with its ``data`` as
 received. A webhook is answered 2xx only after Kafka acknowledged its result record
 (acks=all); if Kafka does not acknowledge in time the answer is 503, and Chatmaid
-retries later. Bad requests get 400/401/413 with a JSON ``reason``.
+retries later. The records of the webhooks read in one loop pass go to Kafka as one
+batch (``coalesce``). Bad requests get 400/401/413 with a JSON ``reason``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import asyncio
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -32,11 +33,12 @@ from chatmaid import (
 )
 from chatmaid.webhooks import EVENT_HEADER, SIGNATURE_HEADER, verify
 
+from .coalesce import Coalescer, RecordSink
 from .correlation import CorrelationIndex
 from .dedupe import DeliveryLedger, delivery_keys
 from .metrics import METRICS_CONTENT_TYPE, BridgeMetrics
 from .producer import PublishError
-from .records import OutgoingRecord, webhook_message_id, webhook_record
+from .records import Correlation, OutgoingRecord, webhook_message_id, webhook_record
 
 #: The sandbox (and the API) name each delivery; the same ID on every retry.
 DELIVERY_HEADER = "X-Chatmaid-Delivery"
@@ -47,12 +49,6 @@ _REASONS: dict[type[WebhookVerificationError], str] = {
     TimestampOutsideToleranceError: "stale_signature",
     SignatureMismatchError: "bad_signature",
 }
-
-
-class RecordSink(Protocol):
-    """Where results go (``producer.Publisher``); raises ``PublishError`` without an ack."""
-
-    async def publish(self, records: Sequence[OutgoingRecord]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -82,7 +78,7 @@ class WebhookReceiver:
         metrics: BridgeMetrics,
     ) -> None:
         self._config = config
-        self._sink = sink
+        self._batches = Coalescer(sink)
         self._index = index
         self._ledger = ledger
         self._metrics = metrics
@@ -121,9 +117,7 @@ class WebhookReceiver:
             self._metrics.webhooks_filtered.labels(event.event).inc()
             return JSONResponse({"ok": True, "filtered": True})
         keys = delivery_keys(request.headers.get(DELIVERY_HEADER), event)
-        entry, duplicate = self._ledger.claim(
-            keys, lambda: asyncio.ensure_future(self._publish(event))
-        )
+        entry, duplicate = self._ledger.claim(keys, lambda: self._publish(event))
         if duplicate:
             self._metrics.webhooks_duplicate.inc()
         if not isinstance(entry, str):  # a publish still running (else: PUBLISHED)
@@ -139,15 +133,31 @@ class WebhookReceiver:
                 )
         return JSONResponse({"ok": True, "duplicate": duplicate})
 
-    async def _publish(self, event: WebhookEvent) -> None:
+    def _publish(self, event: WebhookEvent) -> asyncio.Future[None]:
+        """The future of ``event``'s record acknowledged; its correlation is waited for
+        (in a task) only when the message is not known yet."""
         message_id = webhook_message_id(event)
-        correlation = None
-        if message_id is not None:
-            correlation = await self._index.wait_for(message_id, self._config.correlation_wait)
+        if message_id is None:
+            return self._submit(event, None)
+        correlation = self._index.get(message_id)
+        if correlation is not None or self._config.correlation_wait <= 0:
+            return self._submit(event, correlation)
+        return asyncio.ensure_future(self._publish_when_correlated(event, message_id))
+
+    async def _publish_when_correlated(self, event: WebhookEvent, message_id: str) -> None:
+        correlation = await self._index.wait_for(message_id, self._config.correlation_wait)
+        await self._submit(event, correlation)
+
+    def _submit(self, event: WebhookEvent, correlation: Correlation | None) -> asyncio.Future[None]:
         record = webhook_record(event, correlation)
         topic = self._config.results_topic
-        await self._sink.publish([OutgoingRecord(topic, record.key, record.to_bytes())])
+        acked = self._batches.submit(OutgoingRecord(topic, record.key, record.to_bytes()))
         if record.correlation_missing:
+            acked.add_done_callback(self._count_uncorrelated)
+        return acked
+
+    def _count_uncorrelated(self, acked: asyncio.Future[None]) -> None:
+        if not acked.cancelled() and acked.exception() is None:
             self._metrics.webhooks_uncorrelated.inc()
 
     def _reject(self, status: int, reason: str, detail: str) -> Response:

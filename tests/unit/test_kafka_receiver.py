@@ -29,11 +29,13 @@ class Sink:
 
     def __init__(self) -> None:
         self.records: list[OutgoingRecord] = []
+        self.publishes = 0
         self.fail = False
         self.gate = asyncio.Event()  # cleared: publishes hang until it is set again
         self.gate.set()
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
+        self.publishes += 1
         await self.gate.wait()
         if self.fail:
             raise PublishError("Kafka did not acknowledge: down")
@@ -173,6 +175,15 @@ async def test_duplicate_deliveries_are_acknowledged_but_published_once(receiver
     assert [r.json()["duplicate"] for r in (first, again, other)] == [False, True, True]
     assert len(receiver.sink.records) == 1
     assert (await receiver.post(message_event(status="failed"))).json()["duplicate"] is False
+
+
+async def test_webhooks_read_together_are_published_as_one_batch(receiver: Receiver) -> None:
+    for index in range(8):
+        receiver.index.put(f"msg_{index}", Correlation(event_id=f"e{index}"))
+    answers = await asyncio.gather(*(receiver.post(message_event(f"msg_{i}")) for i in range(8)))
+    assert [a.status_code for a in answers] == [200] * 8
+    assert sorted(r["eventId"] for r in receiver.sink.results()) == [f"e{i}" for i in range(8)]
+    assert receiver.sink.publishes == 1
 
 
 async def test_kafka_unavailable_answers_503_and_a_retry_publishes(receiver: Receiver) -> None:
