@@ -40,6 +40,7 @@ from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from .aio import LoopThread
+from .brokers import connected
 from .dispatcher import Dispatcher, Job
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
@@ -86,6 +87,7 @@ class NotifyConsumer:
         self._revoked_at: float | None = None
         # Assigned partitions whose commit metadata is not read yet (poll thread reads).
         self._fresh: set[PartitionId] = set()
+        self._kafka_ready = True
 
     @staticmethod
     def connect(settings: BridgeSettings) -> Any:
@@ -118,19 +120,32 @@ class NotifyConsumer:
         )
         try:
             while not stop.is_set():
-                self._rejoin_if_stuck()
-                self._apply_backpressure()
-                self._commit_finished()
-                records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
-                if records:
-                    self._dispatch(records)
-                self._report_lag()
+                try:
+                    self._poll_once()
+                except KafkaError as exc:  # the broker is away: ride it out
+                    self._kafka_ready = False
+                    logger.warning("Kafka unavailable (%s); polling again in 1s", exc)
+                    stop.wait(1.0)
             self._drain()
         finally:
             self._consumer.close(autocommit=False)
             logger.info("consumer closed")
 
+    @property
+    def kafka_ready(self) -> bool:
+        """False while the consumer has no connection to any broker."""
+        return self._kafka_ready
+
     # -- the poll loop --------------------------------------------------------------
+
+    def _poll_once(self) -> None:
+        self._rejoin_if_stuck()
+        self._apply_backpressure()
+        self._commit_finished()
+        records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
+        if records:
+            self._dispatch(records)
+        self._report_lag()
 
     def _subscribe(self) -> None:
         self._consumer.subscribe([self._settings.notify_topic], listener=_RebalanceListener(self))
@@ -269,6 +284,7 @@ class NotifyConsumer:
         if now - self._last_lag < LAG_INTERVAL:
             return
         self._last_lag = now
+        self._kafka_ready = connected(self._consumer)
         for tracker in self._book.trackers():
             topic_partition = TopicPartition(*tracker.partition)
             labels = self._metrics.partition_blocked_seconds.labels(*map(str, tracker.partition))

@@ -12,13 +12,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import OrderedDict
 from typing import Any
 
 from kafka.consumer import KafkaConsumer
+from kafka.errors import KafkaError
 from kafka.structs import TopicPartition
 from pydantic import ValidationError
 
+from .brokers import connected
 from .records import Correlation
 
 logger = logging.getLogger("chatmaid_kafka.correlation")
@@ -96,6 +99,7 @@ class CorrelationTail:
             **kafka_options,
         )
         self._thread = threading.Thread(target=self._run, name="correlation-tail", daemon=True)
+        self._kafka_ready = True
 
     def start(self) -> CorrelationTail:
         """Assign every partition of the topic and start tailing."""
@@ -111,6 +115,11 @@ class CorrelationTail:
         """True while tailing."""
         return self._thread.is_alive()
 
+    @property
+    def kafka_ready(self) -> bool:
+        """False while the tail has no connection to any broker."""
+        return self._kafka_ready
+
     def stop(self, timeout: float = 10.0) -> None:
         """Stop tailing and close the consumer."""
         self._stop.set()
@@ -118,11 +127,21 @@ class CorrelationTail:
             self._thread.join(timeout)
 
     def _run(self) -> None:
+        checked = 0.0
         try:
             while not self._stop.is_set():
-                for batch in self._consumer.poll(timeout_ms=200).values():
-                    for record in batch:
-                        self._apply(record.key, record.value)
+                try:
+                    for batch in self._consumer.poll(timeout_ms=200).values():
+                        for record in batch:
+                            self._apply(record.key, record.value)
+                except KafkaError as exc:  # the broker is away: ride it out
+                    self._kafka_ready = False
+                    logger.warning("Kafka unavailable (%s); tailing again in 1s", exc)
+                    self._stop.wait(1.0)
+                    continue
+                if time.monotonic() - checked >= 1.0:
+                    checked = time.monotonic()
+                    self._kafka_ready = connected(self._consumer)
         finally:
             self._consumer.close()
 

@@ -35,7 +35,7 @@ from .records import (
 logger = logging.getLogger("chatmaid_kafka.processor")
 
 #: Seconds before producing an outcome again, by attempt (the last one repeats).
-REPUBLISH_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
+REPUBLISH_BACKOFF = (0.2, 0.5, 1.0, 2.0)
 
 
 @dataclass(frozen=True, slots=True)

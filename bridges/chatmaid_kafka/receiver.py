@@ -43,6 +43,11 @@ from .records import Correlation, OutgoingRecord, webhook_message_id, webhook_re
 #: The sandbox (and the API) name each delivery; the same ID on every retry.
 DELIVERY_HEADER = "X-Chatmaid-Delivery"
 
+#: The answers of the hot path, rendered once.
+_PUBLISHED = b'{"ok":true,"duplicate":false}'
+_DUPLICATE = b'{"ok":true,"duplicate":true}'
+_FILTERED = b'{"ok":true,"filtered":true}'
+
 _REASONS: dict[type[WebhookVerificationError], str] = {
     MissingSignatureError: "missing_signature",
     MalformedSignatureError: "malformed_signature",
@@ -115,7 +120,7 @@ class WebhookReceiver:
         self._metrics.webhooks_verified.inc()
         if not self._wanted(event.event):
             self._metrics.webhooks_filtered.labels(event.event).inc()
-            return JSONResponse({"ok": True, "filtered": True})
+            return _answer(_FILTERED)
         keys = delivery_keys(request.headers.get(DELIVERY_HEADER), event)
         entry, duplicate = self._ledger.claim(keys, lambda: self._publish(event))
         if duplicate:
@@ -131,7 +136,7 @@ class WebhookReceiver:
                     status_code=503,
                     headers={"Retry-After": "30"},
                 )
-        return JSONResponse({"ok": True, "duplicate": duplicate})
+        return _answer(_DUPLICATE if duplicate else _PUBLISHED)
 
     def _publish(self, event: WebhookEvent) -> asyncio.Future[None]:
         """The future of ``event``'s record acknowledged; its correlation is waited for
@@ -196,6 +201,10 @@ def _type_filter(patterns: Sequence[str]) -> Callable[[str], bool]:
     names = frozenset(p for p in patterns if not p.endswith("*"))
     prefixes = tuple(p.removesuffix("*") for p in patterns if p.endswith("*"))
     return lambda event: event in names or event.startswith(prefixes)
+
+
+def _answer(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
 
 
 async def _read_capped(request: Request, limit: int) -> bytes | None:

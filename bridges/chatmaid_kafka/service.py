@@ -140,6 +140,9 @@ class Bridge:
                 degraded = True
         if self._tail is not None:
             components["correlation"] = self._tail.alive
+        components["kafka"] = all(
+            part.kafka_ready for part in (sends and sends.consumer, self._tail) if part
+        )
         healthy = all(components.values())
         report["status"] = "failing" if not healthy else "degraded" if degraded else "ok"
         return report

@@ -253,6 +253,9 @@ class BridgeSettings(BaseSettings):
         options: dict[str, Any] = {
             "bootstrap_servers": self.bootstrap_servers.split(","),
             "security_protocol": self.security_protocol,
+            # kafka-python backs off up to 30 s between reconnects by default: after an
+            # outage the bridge would sit idle that long with the broker back.
+            "reconnect_backoff_max_ms": 1000,
         }
         if self.sasl_mechanism is not None:
             options["sasl_mechanism"] = self.sasl_mechanism

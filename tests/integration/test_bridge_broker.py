@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from kafka.consumer import KafkaConsumer
 from kafka.structs import TopicPartition
@@ -54,7 +55,12 @@ def committed(topics: Topics) -> dict[int, int | None]:
         consumer.close()
 
 
-def test_the_broker_stopped_and_started_mid_run_loses_nothing(
+def health(bridge: BridgeProcess) -> tuple[int, dict[str, Any]]:
+    response = httpx.get(f"{bridge.url}/healthz", timeout=5)
+    return response.status_code, response.json()
+
+
+def test_the_broker_stopped_and_started_twice_mid_run_loses_nothing(
     chatmaid_sandbox: Any,
     private_broker: PrivateBroker,
     private_topics: Topics,
@@ -63,28 +69,43 @@ def test_the_broker_stopped_and_started_mid_run_loses_nothing(
 ) -> None:
     sandbox, topics = chatmaid_sandbox, private_topics
     sandbox.admin.update_settings(rate_limit=0)
-    sandbox.admin.inject_latency(0.1, path="/v1/messages/send")
+    sandbox.admin.inject_latency(0.05, path="/v1/messages/send")
     bridge = BridgeProcess(
         "consume",
-        [*topics.flags(), "--requests-per-minute", "0", "--concurrency", "2"],
+        [*topics.flags(), "--requests-per-minute", "0", "--concurrency", "4"],
         sandbox=sandbox,
         log_dir=tmp_path,
     )
     bridges.append(bridge)
     bridge.start()
-    first = [notify_event(topics.suffix, i) for i in range(150)]
-    second = [notify_event(topics.suffix, i) for i in range(150, 300)]
-    produce_events(topics.bootstrap, topics.notify, first)
+    batches = [[notify_event(topics.suffix, i) for i in range(b * 100, b * 100 + 100)]
+               for b in range(3)]  # fmt: skip
+    produce_events(topics.bootstrap, topics.notify, batches[0])
     wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 20, 60, "sends under way")
 
-    stopping_at = len(bridge_messages(sandbox.admin))
-    private_broker.down()
-    time.sleep(2)  # sends of fetched events go on; their results wait in the producer
-    private_broker.up()
-    produce_events(topics.bootstrap, topics.notify, second)
+    def sent_of(batch: list[dict[str, Any]]) -> int:
+        wanted = {event["to"] for event in batch}
+        return sum(m["to"] in wanted for m in bridge_messages(sandbox.admin))
+
+    resumed_after = []
+    for batch in batches[1:]:
+        private_broker.down()
+        # Fetched events are still sent meanwhile; their results wait in the producer.
+        wait_until(lambda: health(bridge)[0] == 503, 30, "/healthz not ready without Kafka")
+        assert health(bridge)[1]["components"]["kafka"] is False
+        time.sleep(5)
+        assert bridge.process is not None
+        assert bridge.process.poll() is None  # rides the outage out
+        private_broker.up()
+        up_at = time.monotonic()
+        produce_events(topics.bootstrap, topics.notify, batch)
+        wait_until(lambda b=batch: sent_of(b) > 0, 30, "sending again")  # type: ignore[misc]
+        resumed_after.append(time.monotonic() - up_at)
+        wait_until(lambda: health(bridge)[0] == 200, 30, "/healthz ready again")
     wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 300, 120, "every send")
 
-    assert stopping_at < 150
+    assert max(resumed_after) < 5, resumed_after
+    first, second = batches[0], batches[1] + batches[2]
     messages = bridge_messages(sandbox.admin)
     assert len(messages) == 300
     assert len({m["idempotencyKey"] for m in messages}) == 300

@@ -9,9 +9,11 @@ from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
 import pytest
+from kafka.errors import KafkaConnectionError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
 from chatmaid_kafka.aio import LoopThread
+from chatmaid_kafka.brokers import connected
 from chatmaid_kafka.consumer import NotifyConsumer
 from chatmaid_kafka.dispatcher import Dispatcher
 from chatmaid_kafka.metrics import BridgeMetrics
@@ -109,6 +111,9 @@ class FakeKafka:
 
     def highwater(self, tp: TopicPartition) -> int:
         return 100
+
+    def metrics(self) -> dict[str, dict[str, float]]:
+        return {"consumer-metrics": {"connection-count": 1.0}}
 
     def close(self, autocommit: bool) -> None:
         self.closed = True
@@ -315,3 +320,45 @@ def test_a_revocation_never_followed_by_an_assignment_rejoins_the_group(
     time.sleep(0.3)
     assert bench.kafka.unsubscriptions == 1  # the new assignment ended the watch
     bench.shutdown()
+
+
+def test_the_poll_loop_rides_out_kafka_errors_and_reports_not_ready(
+    benches: list[Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kafka = FakeKafka({P0: 5})
+    bench = Bench(kafka)
+    benches.append(bench)
+    real_poll = kafka.poll
+    down = threading.Event()
+    down.set()
+
+    def poll(timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
+        if down.is_set():
+            raise KafkaConnectionError("111 ECONNREFUSED")
+        return real_poll(timeout_ms, max_records)
+
+    monkeypatch.setattr(kafka, "poll", poll)
+    bench.thread.start()
+    bench.until(lambda: not bench.consumer.kafka_ready)
+    assert bench.thread.is_alive()
+    down.clear()  # the broker is back
+    bench.until(lambda: bench.kafka.last_committed() == {P0: 5})
+    bench.until(lambda: bench.consumer.kafka_ready)
+
+
+@pytest.mark.parametrize(
+    ("metrics", "expected"),
+    [
+        ({"consumer-metrics": {"connection-count": 2.0}}, True),
+        ({"consumer-metrics": {"connection-count": 0.0}}, False),
+        ({}, True),  # metrics turned off
+    ],
+)
+def test_a_client_without_broker_connections_is_not_connected(
+    metrics: dict[str, dict[str, float]], expected: bool
+) -> None:
+    class Client:
+        def metrics(self) -> dict[str, dict[str, float]]:
+            return metrics
+
+    assert connected(Client()) is expected
