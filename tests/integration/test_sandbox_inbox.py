@@ -287,11 +287,11 @@ def test_keyboard_and_a_narrow_window(
     first = inbox.locator(".thread-item").first
     first.focus()
     inbox.keyboard.press("Enter")
+    screenshot(inbox, "inbox-narrow", tmp_path)
     bubble = inbox.locator(".bubble").first
     bubble.focus()
     inbox.keyboard.press("Enter")
     expect(inbox.locator("#details")).to_be_visible()
     expect(inbox.locator("#details")).to_contain_text("msg_abc123def456")
-    screenshot(inbox, "inbox-narrow", tmp_path)
     inbox.keyboard.press("Escape")
     expect(inbox.locator("#details")).to_be_hidden()

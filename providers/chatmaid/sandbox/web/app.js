@@ -8,7 +8,7 @@ import { stage } from "./stage.js";
 import { Store } from "./store.js";
 import { webhooks } from "./webhooks.js";
 
-const POLL_MS = 600; // between polls; longer when a poll is slow or the page is hidden
+const POLL_MS = 500; // between polls; longer when a poll is slow or the page is hidden
 const HIDDEN_POLL_MS = 5000;
 const VIEWS = ["conversations", "webhooks", "stage"];
 
@@ -62,7 +62,7 @@ async function poll() {
   }
   polling = false;
   const spent = performance.now() - started;
-  const wait = document.hidden ? HIDDEN_POLL_MS : Math.max(POLL_MS, spent * 4);
+  const wait = document.hidden ? HIDDEN_POLL_MS : Math.max(POLL_MS, spent * 3);
   if (again) {
     again = false;
     poll();
