@@ -16,6 +16,7 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
@@ -295,3 +296,46 @@ def test_keyboard_and_a_narrow_window(
     expect(inbox.locator("#details")).to_contain_text("msg_abc123def456")
     inbox.keyboard.press("Escape")
     expect(inbox.locator("#details")).to_be_hidden()
+
+
+# -- what the page stands on, without a browser ---------------------------------------------
+
+
+def test_the_change_feed_answers_only_what_changed(chatmaid_sandbox: SandboxHandle) -> None:
+    admin = chatmaid_sandbox.admin
+    first = admin.events()
+    assert first["full"] is True
+    assert [m["id"] for m in first["messages"]] == [SEED.example_message_id]
+    assert all("key" not in key for key in first["stage"]["apiKeys"])  # no secrets
+    with chatmaid_sandbox.client(requests_per_minute=None) as client:
+        message = client.send_message(from_phone=SEED.phone_id, to=TO, content="Hi")
+    later = admin.events(first["seq"], first["epoch"])
+    assert later["full"] is False
+    [changed] = later["messages"]
+    assert (changed["id"], changed["status"], changed["apiKeyId"]) == (
+        message.id,
+        "sent",
+        "key_test_full",
+    )
+    assert json.loads(changed["requestBody"])["content"] == "Hi"
+    assert admin.events(later["seq"], later["epoch"])["messages"] == []
+
+    admin.reset()
+    after = admin.events(later["seq"], later["epoch"])
+    assert (after["full"], after["epoch"] != later["epoch"]) == (True, True)
+    assert [m["id"] for m in after["messages"]] == [SEED.example_message_id]
+
+
+def test_the_page_is_served_beside_the_api(chatmaid_sandbox: SandboxHandle) -> None:
+    with httpx.Client(base_url=chatmaid_sandbox.url, trust_env=False) as http:
+        page = http.get("/")
+        script = http.get("/inbox/app.js")
+        missing = http.get("/inbox/nothing.js")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+    assert '<script type="module" src="inbox/app.js">' in page.text
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    assert missing.status_code == 404
+    assert missing.json()["message"] == ["Cannot GET /inbox/nothing.js"]  # the API's 404s

@@ -16,6 +16,7 @@ import socket
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from starlette.applications import Starlette
@@ -24,7 +25,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from chatmaid import MessageEvent, PhoneEvent, webhooks
-from chatmaid.sandbox import SEED
+from chatmaid.sandbox import SEED, Admin, SandboxAdminError
 from chatmaid.sandbox.server import SandboxHandle, ServerThread
 
 pytestmark = pytest.mark.integration
@@ -261,6 +262,62 @@ def test_removed_endpoints_get_no_more_retries(
     time.sleep(0.4)
     assert len(receiver.received) <= 2  # the retry 60 ms later may have gone out already
     assert chatmaid_sandbox.admin.webhooks() == []
+
+
+def in_state(admin: Admin, message_id: str, state: str) -> list[dict[str, Any]]:
+    """The message's deliveries in ``state``, once there is one (or after 5 s, none)."""
+    deadline = time.monotonic() + 5
+    while True:
+        found = [d for d in admin.message(message_id)["deliveries"] if d["state"] == state]
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.02)
+
+
+def test_deliveries_are_kept_whole_and_can_be_delivered_again(
+    chatmaid_sandbox: SandboxHandle, receiver: Receiver
+) -> None:
+    admin = chatmaid_sandbox.admin
+    receiver.answers = [500] * 4
+    webhook = admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
+    message_id = send(chatmaid_sandbox)
+    receiver.wait_for(4)
+    [failed] = in_state(admin, message_id, "failed")
+    assert (failed["event"], failed["subject"], failed["url"]) == (
+        "message.sent",
+        message_id,
+        receiver.url,
+    )
+    assert failed["body"].encode() == receiver.received[0].body
+    assert [a["statusCode"] for a in failed["attempts"]] == [500] * 4
+    assert failed["nextAttemptAt"] is None
+    assert admin.delivery(failed["deliveryId"]) == failed
+
+    again = admin.redeliver(failed["deliveryId"])
+    assert (again["redeliveryOf"], again["state"], again["body"]) == (
+        failed["deliveryId"], "queued", failed["body"],
+    )  # fmt: skip
+    [fifth] = receiver.wait_for(5)[4:]
+    assert fifth.body == receiver.received[0].body
+    assert verify_signature(fifth.body.decode(), fifth.signature, SECRET)
+    admin.remove_webhook(webhook["id"])
+    with pytest.raises(SandboxAdminError) as gone:
+        admin.redeliver(failed["deliveryId"])
+    assert gone.value.status_code == 409
+
+
+def test_a_removed_endpoints_unfinished_deliveries_are_dropped(
+    chatmaid_sandbox: SandboxHandle, receiver: Receiver
+) -> None:
+    chatmaid_sandbox.admin.update_settings(time_scale=1.0)  # the first retry is a minute away
+    receiver.answers = [500]
+    webhook = chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
+    message_id = send(chatmaid_sandbox)
+    [retrying] = in_state(chatmaid_sandbox.admin, message_id, "retrying")
+    assert retrying["nextAttemptAt"] > retrying["attempts"][0]["attemptedAt"]
+    chatmaid_sandbox.admin.remove_webhook(webhook["id"])
+    [dropped] = chatmaid_sandbox.admin.message(message_id)["deliveries"]
+    assert (dropped["state"], dropped["nextAttemptAt"]) == ("dropped", None)
 
 
 def test_phone_toggles_emit_phone_events(

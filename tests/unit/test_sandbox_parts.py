@@ -11,7 +11,9 @@ import pytest
 
 from chatmaid.sandbox.app import v1_routes
 from chatmaid.sandbox.auth import READ_ACCOUNT, READ_PHONES, SEND_MESSAGES, authenticate
+from chatmaid.sandbox.changes import ChangeFeed
 from chatmaid.sandbox.cli import build_parser, options_from
+from chatmaid.sandbox.deliveries import DeliveryAttempt, DeliveryRecord, subject_of
 from chatmaid.sandbox.faults import Fault, FaultInjector
 from chatmaid.sandbox.openapi import openapi_document
 from chatmaid.sandbox.options import SandboxOptions, Settings, WebhookConfig
@@ -190,6 +192,43 @@ def test_messages_are_listed_newest_first_with_ties_newest_stored_first() -> Non
         )
     found = state.messages_newest_first("test", None, None)
     assert [m.id for m in found] == ["msg_1", "msg_0", "msg_2", SEED.example_message_id]
+
+
+def test_the_change_feed_lists_each_record_once_at_its_latest_change() -> None:
+    feed = ChangeFeed()
+    for kind, record_id in (("message", "m1"), ("message", "m2"), ("delivery", "d1")):
+        feed.touch(kind, record_id)
+    feed.touch("message", "m1")
+    assert feed.seq == 4
+    assert feed.since(0) == [("message", "m2", 2), ("delivery", "d1", 3), ("message", "m1", 4)]
+    assert feed.since(3) == [("message", "m1", 4)]
+    assert feed.since(4) == []
+    assert ChangeFeed().epoch != feed.epoch
+
+
+def test_a_delivery_record_follows_its_attempts() -> None:
+    now = utcnow()
+    record = DeliveryRecord("dlv_1", "wh_1", "http://x/hooks", "message.sent", "msg_1", "{}", now)
+
+    def attempt(number: int, status: int | None) -> DeliveryAttempt:
+        return DeliveryAttempt("dlv_1", "wh_1", "http://x/hooks", "message.sent", number, now,
+                               now, 0.0, "t=1,v1=ab", 2.0, status_code=status)  # fmt: skip
+
+    assert record.to_admin()["state"] == "queued"
+    record.add(attempt(1, 500), next_attempt_at=now + timedelta(minutes=1))
+    assert (record.state, record.next_attempt_at) == ("retrying", now + timedelta(minutes=1))
+    record.add(attempt(2, None), next_attempt_at=None)
+    assert record.state == "failed"
+    view = record.to_admin()
+    assert [(a["statusCode"], a["answeredAt"] is None) for a in view["attempts"]] == [
+        (500, False),
+        (None, True),  # nothing answered: a timeout or a connection error
+    ]
+    record.add(attempt(3, 204), next_attempt_at=None)
+    assert record.state == "succeeded"
+    assert subject_of({"data": {"messageId": "msg_1"}}) == "msg_1"
+    assert subject_of({"data": {"phoneId": "507f"}}) == "507f"
+    assert subject_of({"data": "x"}) is None
 
 
 def test_request_stats_count_by_endpoint_and_usage_window() -> None:
