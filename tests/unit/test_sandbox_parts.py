@@ -225,7 +225,7 @@ def test_a_delivery_record_follows_its_attempts() -> None:
         (None, True),  # nothing answered: a timeout or a connection error
     ]
     record.add(attempt(3, 204), next_attempt_at=None)
-    assert record.state == "succeeded"
+    assert record.to_admin()["state"] == "succeeded"
     assert subject_of({"data": {"messageId": "msg_1"}}) == "msg_1"
     assert subject_of({"data": {"phoneId": "507f"}}) == "507f"
     assert subject_of({"data": "x"}) is None
