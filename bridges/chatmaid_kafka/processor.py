@@ -15,14 +15,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from chatmaid import AsyncChatmaidClient, ChatmaidError, Message
 
 from .events import InvalidEventError, NotifyEvent, idempotency_key, parse_notify_event
 from .failures import Action, ApiHalt, classify, retry_delay
 from .metrics import BridgeMetrics
-from .producer import Publisher
+from .producer import Publisher, too_large
 from .records import (
     Consumed,
     Correlation,
@@ -30,6 +30,7 @@ from .records import (
     SourceRecord,
     accepted_record,
     dead_letter,
+    fit_record,
 )
 
 logger = logging.getLogger("chatmaid_kafka.processor")
@@ -225,6 +226,9 @@ class EventProcessor:
                 return
             if tracker.closed:
                 return
+            again = outcome
+            if too_large(error):  # it never will be produced as it is: cut it down
+                again = replace(outcome, records=[fit_record(r) for r in outcome.records])
             delay = REPUBLISH_BACKOFF[min(attempt, len(REPUBLISH_BACKOFF) - 1)]
             logger.warning(
                 "Kafka did not acknowledge the outcome of %s (%s); producing again in %.1fs",
@@ -233,7 +237,7 @@ class EventProcessor:
                 delay,
             )
             loop.call_soon_threadsafe(
-                loop.call_later, delay, self._publish, consumed, outcome, loop, attempt + 1
+                loop.call_later, delay, self._publish, consumed, again, loop, attempt + 1
             )
 
         self._publisher.send(outcome.records, done)

@@ -13,10 +13,10 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from kafka.errors import KafkaError
+from kafka.errors import KafkaError, MessageSizeTooLargeError, RecordListTooLargeError
 from kafka.producer import KafkaProducer
 
-from .records import OutgoingRecord
+from .records import OutgoingRecord, fit_record
 
 logger = logging.getLogger("chatmaid_kafka.producer")
 
@@ -25,6 +25,11 @@ Done = Callable[[BaseException | None], None]
 
 class PublishError(RuntimeError):
     """Kafka did not acknowledge a record."""
+
+
+def too_large(error: BaseException) -> bool:
+    """The broker refused a record as too large (the topic's ``max.message.bytes``)."""
+    return isinstance(error, MessageSizeTooLargeError | RecordListTooLargeError)
 
 
 class Publisher:
@@ -68,14 +73,26 @@ class Publisher:
         waiter = _AllAcked(len(records), on_done)
         for record in records:
             try:
-                future = self._producer.send(
-                    record.topic, key=record.key, value=record.value, headers=record.headers
-                )
+                future = self._produce(record)
             except KafkaError as exc:
                 waiter.failed(exc)
                 return
             future.add_callback(waiter.acked)
             future.add_errback(waiter.failed)
+
+    def _produce(self, record: OutgoingRecord) -> Any:
+        try:
+            return self._producer.send(
+                record.topic, key=record.key, value=record.value, headers=record.headers
+            )
+        except MessageSizeTooLargeError as exc:  # over max_request_size: never producible
+            fitted = fit_record(record)
+            logger.warning("a %d-byte record for %s is too large (%s); producing it cut to "
+                           "%d bytes", len(record.value or b""), record.topic, exc,
+                           len(fitted.value or b""))  # fmt: skip
+            return self._producer.send(
+                fitted.topic, key=fitted.key, value=fitted.value, headers=fitted.headers
+            )
 
     async def publish(self, records: Sequence[OutgoingRecord]) -> None:
         """Produce ``records`` and wait for their acks; raises ``PublishError``."""

@@ -39,6 +39,7 @@ from .dedupe import DeliveryLedger, delivery_keys
 from .metrics import METRICS_CONTENT_TYPE, BridgeMetrics
 from .producer import PublishError
 from .records import Correlation, OutgoingRecord, webhook_message_id, webhook_record
+from .waits import BoundedWaits
 
 #: The sandbox (and the API) name each delivery; the same ID on every retry.
 DELIVERY_HEADER = "X-Chatmaid-Delivery"
@@ -88,6 +89,7 @@ class WebhookReceiver:
         self._ledger = ledger
         self._metrics = metrics
         self._wanted = _type_filter(config.events)
+        self._acks = BoundedWaits(config.publish_timeout + config.correlation_wait)
 
     async def endpoint(self, request: Request) -> Response:
         """``POST`` handler."""
@@ -126,9 +128,8 @@ class WebhookReceiver:
         if duplicate:
             self._metrics.webhooks_duplicate.inc()
         if not isinstance(entry, str):  # a publish still running (else: PUBLISHED)
-            wait = self._config.publish_timeout + self._config.correlation_wait
             try:
-                await asyncio.wait_for(asyncio.shield(entry), wait)
+                await self._acks.wait(entry)
             except (asyncio.TimeoutError, PublishError):
                 self._metrics.webhooks_unavailable.inc()
                 return JSONResponse(

@@ -164,7 +164,8 @@ def webhook_record(event: WebhookEvent, correlation: Correlation | None) -> Resu
         contact = event.data.to
     elif isinstance(event, PhoneEvent):
         phone_id, status = event.data.phone, event.data.connection_status or event.data.status
-    stamp = event.payload.get("timestamp")
+    sent = event.payload
+    stamp = sent.get("timestamp")
     return ResultRecord(
         type=event.event,
         source="webhook",
@@ -179,7 +180,7 @@ def webhook_record(event: WebhookEvent, correlation: Correlation | None) -> Resu
         error_code=error_code,
         occurred_at=stamp if isinstance(stamp, str) else _iso(event.timestamp),
         metadata=known.metadata,
-        data=event.payload.get("data", {}),
+        data=sent.get("data", {}),
     )
 
 
@@ -227,6 +228,41 @@ def dead_letter(
         if value is not None
     ]
     return OutgoingRecord(topic, source.key, source.value, kept + added)
+
+
+#: Value bytes a dead letter keeps when its record is too large to produce.
+FITTED_VALUE_BYTES = 16_384
+#: Header of a result or correlation record whose ``data``/``metadata`` were dropped.
+TRIMMED_HEADER = "chatmaid.trimmed"
+
+
+def fit_record(record: OutgoingRecord) -> OutgoingRecord:
+    """A producible stand-in for ``record``, too large for Kafka.
+
+    A dead letter keeps its key and headers and the first ``FITTED_VALUE_BYTES`` of its
+    value, saying so in ``chatmaid.errors.value.truncated`` and ``.value.size``; a
+    result or correlation record drops ``data`` and ``metadata`` (header
+    ``chatmaid.trimmed``, with ``chatmaid.original.size``).
+    """
+    size = str(len(record.value or b"")).encode()
+    if any(name.startswith(ERROR_HEADER_PREFIX) for name, _ in record.headers):
+        headers = [
+            *record.headers,
+            (ERROR_HEADER_PREFIX + "value.truncated", b"true"),
+            (ERROR_HEADER_PREFIX + "value.size", size),
+        ]
+        value = (record.value or b"")[:FITTED_VALUE_BYTES]
+        return OutgoingRecord(record.topic, record.key, value, headers)
+    payload = json.loads(record.value or b"{}")
+    dropped = [name for name in ("data", "metadata") if payload.get(name)]
+    payload.update({name: {} if name == "data" else None for name in dropped})
+    headers = [
+        *record.headers,
+        (TRIMMED_HEADER, ",".join(dropped).encode()),
+        ("chatmaid.original.size", size),
+    ]
+    value = json.dumps(payload, separators=(",", ":")).encode()
+    return OutgoingRecord(record.topic, record.key, value, headers)
 
 
 def error_headers(headers: Headers) -> dict[str, str]:

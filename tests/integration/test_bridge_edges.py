@@ -5,12 +5,17 @@ API or the account ever becomes a dead letter; every event ends as one message a
 
 from __future__ import annotations
 
+import json
+import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from kafka.consumer import KafkaConsumer
+from kafka.producer import KafkaProducer
+from kafka.structs import TopicPartition
 
 from chatmaid.sandbox import SandboxHandle
 from chatmaid_kafka.testing import TopicReader
@@ -169,3 +174,58 @@ def test_a_graceful_stop_under_load_commits_everything_it_sent(
     assert 60 <= sent_before < 200
     assert sends - 200 <= concurrency  # sent again after the restart: what was in flight
     assert bridge.terminate() == 0
+
+
+def test_records_too_large_to_produce_are_cut_down_and_the_partition_moves_on(
+    chatmaid_sandbox: SandboxHandle, kafka_bootstrap: str, bridges: list[BridgeProcess],
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    sandbox = chatmaid_sandbox
+    topics = Topics(kafka_bootstrap)
+    five_mb = str(5 * 1024 * 1024)
+    topics.create({topics.notify: {"max.message.bytes": five_mb}})
+    try:
+        args = [*topics.flags(), "--requests-per-minute", "0"]
+        bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+        bridges.append(bridge)
+        bridge.start()
+        garbage = b"\xff" * 1_500_000  # not JSON: a 1.5 MB dead letter
+        big = notify_event(topics.suffix, 0, metadata={"blob": "x" * 1_200_000})
+        small = notify_event(topics.suffix, 1)
+        producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, max_request_size=4_000_000)
+        for value in (garbage, json.dumps(big).encode(), json.dumps(small).encode()):
+            producer.send(topics.notify, key=b"k", value=value, partition=0)
+        producer.flush(30)
+        producer.close()
+
+        started = time.monotonic()
+        wait_until(lambda: committed_offset(topics, 0) == 3, 30, "the partition committed past")
+        moved_on_after = time.monotonic() - started
+        assert moved_on_after < 10, moved_on_after
+        with TopicReader(topics.bootstrap, topics.dlq) as dlq:
+            [letter] = dlq.wait_for(lambda r: len(r) >= 1, 30, "the dead letter")
+        headers = dict(letter.headers)
+        assert headers["chatmaid.errors.stage"] == b"deserialize"
+        assert headers["chatmaid.errors.value.truncated"] == b"true"
+        assert headers["chatmaid.errors.value.size"] == b"1500000"
+        assert letter.value == garbage[: len(letter.value)]
+        assert len(letter.value) < 100_000
+        with TopicReader(topics.bootstrap, topics.results) as results:
+            records = results.wait_for(lambda r: len(r) >= 2, 30, "both accepted records")
+        by_event = {json.loads(r.value)["eventId"]: r for r in records}
+        trimmed = by_event[big["eventId"]]
+        assert dict(trimmed.headers)["chatmaid.trimmed"] == b"data,metadata"
+        assert json.loads(trimmed.value)["metadata"] is None
+        assert json.loads(by_event[small["eventId"]].value)["metadata"] == small["metadata"]
+        assert len(bridge_messages(sandbox.admin)) == 2
+        assert bridge.terminate() == 0
+    finally:
+        topics.delete()
+
+
+def committed_offset(topics: Topics, partition: int) -> int | None:
+    consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, group_id=topics.group)
+    try:
+        return consumer.committed(TopicPartition(topics.notify, partition))
+    finally:
+        consumer.close()
