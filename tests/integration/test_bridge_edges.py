@@ -226,6 +226,7 @@ def test_records_too_large_to_produce_are_cut_down_and_the_partition_moves_on(
 def committed_offset(topics: Topics, partition: int) -> int | None:
     consumer = KafkaConsumer(bootstrap_servers=topics.bootstrap, group_id=topics.group)
     try:
-        return consumer.committed(TopicPartition(topics.notify, partition))
+        offset: int | None = consumer.committed(TopicPartition(topics.notify, partition))
+        return offset
     finally:
         consumer.close()
