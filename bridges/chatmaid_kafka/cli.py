@@ -113,7 +113,7 @@ def serve(settings: BridgeSettings, *, consume: bool, receive: bool) -> int:
         return EXIT_FAILED
     try:
         while not stop.wait(0.5):
-            if bridge.failed.is_set() or not all(bridge.health().values()):
+            if bridge.failed.is_set() or not all(bridge.alive().values()):
                 break
     finally:
         bridge.stop()

@@ -121,25 +121,33 @@ class Bridge:
         )
         return self
 
-    def health(self) -> dict[str, Any]:
-        """``/healthz``'s body: ``status`` (``ok``, ``degraded`` or ``failing``), the
-        liveness of each component, and why sends wait, if they do."""
+    def alive(self) -> dict[str, bool]:
+        """Whether each component runs (a dead one ends the process)."""
         components = {"http": self._http is not None and self._http.alive}
+        sends = self._sends
+        if sends is not None:
+            thread = sends.thread
+            components["consumer"] = thread is not None and thread.is_alive() and not self.fatal
+        if self._tail is not None:
+            components["correlation"] = self._tail.alive
+        return components
+
+    def health(self) -> dict[str, Any]:
+        """``/healthz``'s body: ``status`` (``ok``, ``degraded`` or ``failing``), each
+        component's state, and why sends wait, if they do. A broker outage and a halt
+        are ``failing`` (not ready) but ridden out, not ended."""
+        components = self.alive()
         report: dict[str, Any] = {"components": components}
         degraded = False
         sends = self._sends
         if sends is not None:
-            thread = sends.thread
-            alive = thread is not None and thread.is_alive() and not self.fatal
-            components["consumer"] = alive and sends.halt.reason is None
             if sends.halt.reason is not None:
+                components["api"] = False
                 report["halted"] = {"reason": sends.halt.reason}
             blocked = sends.consumer.blocked()
             if blocked:
                 report["blocked"] = blocked
                 degraded = True
-        if self._tail is not None:
-            components["correlation"] = self._tail.alive
         components["kafka"] = all(
             part.kafka_ready for part in (sends and sends.consumer, self._tail) if part
         )
