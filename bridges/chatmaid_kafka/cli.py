@@ -1,6 +1,7 @@
 """``chatmaid-bridge``: run the Kafka bridge.
 
-Commands: ``run`` (consumer and webhook receiver), ``consume``, ``receive``, ``schema``.
+Commands: ``run`` (consumer and webhook receiver), ``consume``, ``receive``, ``replay``
+(dead letters back to the notify topic), ``schema``.
 Every setting is a flag and a ``CHATMAID_BRIDGE_*`` environment variable (flags win);
 secrets come from the environment only. SIGTERM or SIGINT drains and exits 0.
 
@@ -30,6 +31,7 @@ from pydantic.fields import FieldInfo
 from .events import notify_event_schema
 from .logs import configure_logging
 from .records import result_record_schema
+from .replay import replay
 from .service import Bridge, StartupError
 from .settings import BridgeSettings
 
@@ -66,6 +68,20 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         _add_setting_flags(command, groups)
+    replay = commands.add_parser(
+        "replay",
+        help="re-publish dead letters to the notify topic, with their idempotency keys",
+        description="Re-publish dead letters to the notify topic with the idempotency "
+        "key their sends used (a replay never sends a message twice). Prints a count.",
+    )
+    _add_setting_flags(replay, ("kafka", "logging"))
+    replay.add_argument("--stage", action="append", default=[], dest="stages",
+                        help="only dead letters of this stage (repeatable)")  # fmt: skip
+    replay.add_argument("--error-class", action="append", default=[], dest="error_classes",
+                        help="only dead letters of this error class, e.g. ServerError "
+                        "(repeatable)")  # fmt: skip
+    replay.add_argument("--dry-run", action="store_true",
+                        help="count what would be replayed, publish nothing")  # fmt: skip
     schema = commands.add_parser("schema", help="print the JSON Schema of notify events")
     schema.add_argument(
         "--results", action="store_true", help="print the result records' schema instead"
@@ -80,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         schema = result_record_schema() if args.results else notify_event_schema()
         print(json.dumps(schema, indent=2))
         return EXIT_OK
+    if args.command == "replay":
+        return _replay(args)
     groups = COMMANDS[args.command][0]
     provided = {k: v for k, v in vars(args).items() if k != "command"}
     try:
@@ -92,6 +110,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
     return serve(settings, consume="api" in groups, receive="receiver" in groups)
 
+
+def _replay(args: argparse.Namespace) -> int:
+    options = {k: v for k, v in vars(args).items() if k not in _REPLAY_OPTIONS}
+    try:
+        settings = BridgeSettings(**options)
+    except ValidationError as exc:
+        return _config_error(_describe(exc))
+    configure_logging(settings.log_level, settings.log_format, _secrets(settings))
+    try:
+        report = replay(
+            settings, stages=args.stages, error_classes=args.error_classes, dry_run=args.dry_run
+        )
+    except KafkaError as exc:
+        print(f"chatmaid-bridge: replay failed: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    verb = "would replay" if args.dry_run else "replayed"
+    stages = ", ".join(f"{n} {stage}" for stage, n in sorted(report.by_stage.items()))
+    print(
+        f"{verb} {report.replayed} of {report.read} dead letters from {settings.dlq_topic} "
+        f"to {settings.notify_topic}{f' ({stages})' if stages else ''}; "
+        f"{report.skipped} left out by the filters"
+    )
+    return EXIT_OK
+
+
+_REPLAY_OPTIONS = {"command", "stages", "error_classes", "dry_run"}
 
 SWITCH_INTERVAL = 0.0005
 
