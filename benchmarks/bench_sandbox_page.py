@@ -31,13 +31,17 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from chatmaid.sandbox import SEED, SandboxHandle, start_sandbox_process
 
-from _report import emit, fail
+from _report import alternate, emit, fail
 from bench_sandbox import run_load
 
 CHROMIUM = Path("/usr/bin/chromium")
 TARGET_RATIO = 0.9  # sends a second with the page open, against closed: within noise
 LOAD_TARGET_RATIO = 20.0  # 5,000 messages against the seed's one, in load time
 RECIPIENTS = 50
+# Checked at every animation frame: Playwright's own waits poll up to 500 ms apart.
+SHOWN = (
+    "t => [...document.querySelectorAll('.thread-item .preview')].some(e => e.textContent === t)"
+)
 
 
 def fill(sandbox: SandboxHandle, count: int) -> None:
@@ -84,7 +88,7 @@ def search_latency(page: Page, key: str) -> float:
     started = time.perf_counter()
     page.fill("input[name=q]", key)
     page.wait_for_function(
-        "() => document.querySelectorAll('.bubble').length === 1", timeout=10_000
+        "() => document.querySelectorAll('.bubble').length === 1", polling="raf", timeout=10_000
     )
     seconds = time.perf_counter() - started
     page.fill("input[name=q]", "")
@@ -99,7 +103,7 @@ def send_latency(sandbox: SandboxHandle, page: Page, times: int = 5) -> float:
             content = f"ping {n}"
             client.send_message(from_phone=SEED.phone_id, to="+15557654321", content=content)
             started = time.perf_counter()
-            page.locator(".thread-item .preview", has_text=content).wait_for(timeout=10_000)
+            page.wait_for_function(SHOWN, arg=content, polling="raf", timeout=10_000)
             latencies.append(time.perf_counter() - started)
     return statistics.median(latencies)
 
@@ -182,20 +186,19 @@ def measure_cost(
     browser: Browser, sandbox: SandboxHandle, args: argparse.Namespace
 ) -> tuple[dict[str, list[float]], Counter[int]]:
     """Sends a second with the page open and closed, in A-B-B-A rounds, and every answer."""
-    rates: dict[str, list[float]] = {"open": [], "closed": []}
     statuses: Counter[int] = Counter()
-    for round_ in range(args.rounds):
-        order = ("closed", "open") if round_ % 2 == 0 else ("open", "closed")
-        for name in order:
-            page = open_page(browser, sandbox.url, 1)[0] if name == "open" else None
-            # In a thread: Playwright's sync API holds this thread's event loop.
-            with ThreadPoolExecutor(1) as pool:
-                rate, load = pool.submit(run_load, sandbox.url, args).result()
-            rates[name].append(rate)
-            statuses.update(load.statuses)
-            if page is not None:
-                page.close()
-    return rates, statuses
+
+    def run(variant: str) -> float:
+        page = open_page(browser, sandbox.url, 1)[0] if variant == "open" else None
+        # In a thread: Playwright's sync API holds this thread's event loop.
+        with ThreadPoolExecutor(1) as pool:
+            rate, load = pool.submit(run_load, sandbox.url, args).result()
+        statuses.update(load.statuses)
+        if page is not None:
+            page.close()
+        return rate
+
+    return alternate(args.rounds, ("closed", "open"), run), statuses
 
 
 if __name__ == "__main__":
