@@ -30,8 +30,9 @@ def test_kill_9_during_1000_events_loses_nothing_and_sends_nothing_twice(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    # The delivery-id header is an undocumented extra, turned on explicitly.
-    sandbox.admin.update_settings(rate_limit=0, delivery_id_header=True)
+    # Webhooks carry only the documented headers: the receiver de-duplicates without
+    # a delivery id.
+    sandbox.admin.update_settings(rate_limit=0)
     # The receiver is its own process and keeps running: webhooks never miss it.
     receiver = BridgeProcess(
         "receive", topics.flags("receive"), sandbox=sandbox, log_dir=tmp_path, name="receiver"

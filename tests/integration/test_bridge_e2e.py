@@ -36,8 +36,8 @@ def test_every_event_gets_its_accepted_record_and_final_outcome(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    # The delivery-id header is an undocumented extra, turned on explicitly.
-    sandbox.admin.update_settings(rate_limit=0, delivery_id_header=True)
+    # Only what the docs show: no delivery-id header on webhooks.
+    sandbox.admin.update_settings(rate_limit=0)
     bridge = BridgeProcess(
         "run", [*topics.flags(), "--requests-per-minute", "0"], sandbox=sandbox, log_dir=tmp_path
     )

@@ -27,8 +27,8 @@ def test_a_429_window_and_5xx_answers_delay_but_lose_nothing(
     chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    # The Retry-After header is an undocumented extra, turned on explicitly.
-    sandbox.admin.update_settings(rate_limit=0, retry_after_header=True)
+    # Only what the docs show: the 429's retryAfter is in the body, no header.
+    sandbox.admin.update_settings(rate_limit=0)
     send = "/v1/messages/send"
     sandbox.admin.inject_latency(0.02, path=send)
     sandbox.admin.inject_errors(0.3, status=503, path=send)
