@@ -183,6 +183,11 @@ def test_a_failing_receiver_shows_every_attempt_and_deliver_again_delivers(
         "failed",
         "succeeded",
     ]
+    again.get_by_role("button", name=message.id).click()  # what the delivery is about
+    expect(inbox.get_by_role("tab", name="Conversations")).to_have_attribute(
+        "aria-selected", "true"
+    )
+    expect(inbox.locator("#details .delivery")).to_have_count(2)
 
 
 @pytest.mark.parametrize("chatmaid_sandbox_profile", SANDBOX_PROFILES)

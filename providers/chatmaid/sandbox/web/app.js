@@ -13,7 +13,7 @@ const HIDDEN_POLL_MS = 5000;
 const VIEWS = ["conversations", "webhooks", "stage"];
 
 const store = new Store();
-const ctx = { store, act, toast, sample: null };
+const ctx = { store, act, toast, reveal, sample: null };
 ctx.conversations = conversations(ctx);
 ctx.details = details(ctx);
 const views = { conversations: ctx.conversations, webhooks: webhooks(ctx), stage: stage(ctx) };
@@ -90,6 +90,12 @@ function setOnline(online, why = "") {
   const status = document.getElementById("online");
   status.textContent = online ? "● updating" : `sandbox not answering (${why}); retrying`;
   status.className = online ? "online" : "offline";
+}
+
+/** Show a message or reply in its conversation, with its details. */
+function reveal(id) {
+  show("conversations");
+  ctx.conversations.reveal(id);
 }
 
 function show(name) {

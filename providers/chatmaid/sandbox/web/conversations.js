@@ -228,11 +228,32 @@ export function conversations(ctx) {
     if (done) reply.elements.content.value = "";
   }
 
-  return { render, focusSearch: () => form.elements.q.focus(), clearSelection: () => {
+  /** Open the thread of a message or reply, select it and show its details. */
+  function reveal(id) {
+    const message = store.messages.get(id);
+    const entry = message ? { kind: "out", id } : { kind: "in", id };
+    const record = store.record(entry);
+    if (!record) return;
+    if (!matcher(filters)(entry, record)) {
+      for (const field of form.elements) if (field.name) field.value = ""; // no reset event
+      filters = readFilters(form);
+    }
+    openKey = message ? `${record.from}|${record.to}` : `${record.to}|${record.from}`;
+    const entries = store.threads.get(openKey).ordered().filter((e) => matcher(filters)(e, store.record(e)));
+    shown = Math.max(BUBBLES_SHOWN, entries.length - entries.findIndex((e) => e.id === id));
+    selected = id;
+    render({ full: true });
+    ctx.details.open(entry);
+    bubbles.querySelector(`[data-id="${CSS.escape(id)}"]`)?.scrollIntoView({ block: "center" });
+  }
+
+  function clearSelection() {
     const was = selected;
     selected = null;
     render({ records: new Set([was]), threads: new Set([openKey]) });
-  } };
+  }
+
+  return { render, reveal, clearSelection, focusSearch: () => form.elements.q.focus() };
 }
 
 function preview(record) {

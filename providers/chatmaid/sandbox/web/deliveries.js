@@ -31,7 +31,7 @@ export function deliveryCard(delivery, ctx) {
       "p",
       { class: "target" },
       `to ${delivery.url}`,
-      delivery.subject ? ` · about ${delivery.subject}` : "",
+      delivery.subject ? [" · about ", subject(delivery.subject, ctx)] : "",
       delivery.redeliveryOf ? ` · again of ${delivery.redeliveryOf}` : "",
       delivery.nextAttemptAt ? ` · next attempt at ${clock(delivery.nextAttemptAt)}` : "",
     ),
@@ -39,6 +39,12 @@ export function deliveryCard(delivery, ctx) {
     h("details", {}, h("summary", {}, "Body sent"), h("pre", {}, pretty(delivery.body))),
     h("button", { type: "button", class: "redeliver", onclick: again }, "Deliver again"),
   );
+}
+
+/** The message or reply a delivery is about, as a button that shows it; a phone as text. */
+function subject(id, ctx) {
+  const known = ctx.store.messages.has(id) || ctx.store.inbound.has(id);
+  return known ? h("button", { type: "button", class: "link", onclick: () => ctx.reveal(id) }, id) : id;
 }
 
 function attemptsTable(attempts) {
