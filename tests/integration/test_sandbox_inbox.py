@@ -155,6 +155,36 @@ def test_disconnecting_a_phone_from_the_page(
     expect(card).to_contain_text(f"about {SEED.phone_id}")
 
 
+def test_a_429_window_the_subscription_and_reset_from_the_page(
+    chatmaid_sandbox: SandboxHandle, inbox: Page
+) -> None:
+    def account(key: str) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key}"}
+        return httpx.get(f"{chatmaid_sandbox.url}/v1/account", headers=headers, trust_env=False)
+
+    inbox.get_by_role("tab", name="Play the other side").click()
+    inbox.get_by_role("button", name="Start 429 window").click()
+    expect(inbox.locator("#faults li")).to_contain_text("rate_limit any method /v1 for 30s")
+    limited = account(SEED.test_key)
+    assert limited.status_code == 429
+    body = limited.json()
+    assert (body["success"], body["error"]) == (False, "Rate limit exceeded")
+    assert 25 <= body["retryAfter"] <= 30  # the seconds left of the window
+    inbox.locator("#faults").get_by_role("button", name="Remove").click()
+    expect(inbox.locator("#faults")).to_contain_text("No fault")
+    assert account(SEED.test_key).status_code == 200
+
+    inbox.locator("#subscription-form select").select_option("past_due")
+    inbox.get_by_role("button", name="Set subscription").click()
+    expect(inbox.locator("#subscription-now")).to_have_text("past_due")
+    assert account(SEED.live_key).status_code == 403
+
+    inbox.get_by_role("button", name="Reset…").click()
+    inbox.get_by_role("button", name="Yes, reset everything").click()
+    expect(inbox.locator("#subscription-now")).to_have_text("active")
+    assert account(SEED.live_key).status_code == 200
+
+
 def test_a_failing_receiver_shows_every_attempt_and_deliver_again_delivers(
     chatmaid_sandbox: SandboxHandle, inbox: Page, receiver: Receiver, tmp_path: Path
 ) -> None:

@@ -7,7 +7,7 @@ export function stage(ctx) {
   const { store } = ctx;
   const $ = (id) => document.getElementById(id);
   const settingsForm = $("settings-form");
-  let settingsShown = false;
+  let settingsShown = null; // the epoch whose settings the form shows: a reset refills it
 
   on("add-phone", (v) => admin("POST", "/phones", v), "Add phone");
   on("subscription-form", (v) => admin("PUT", "/subscription", v), "Set subscription");
@@ -16,7 +16,7 @@ export function stage(ctx) {
   on("inbound-form", (v) => admin("POST", "/inbound", v), "Inbound message");
   on("outgoing-form", (v) => admin("POST", "/outgoing", v), "Typed on the phone");
   on("settings-form", (v) => admin("PATCH", "/settings", v), "Apply settings", () => {
-    settingsShown = false;
+    settingsShown = null;
   });
   $("clear-faults").addEventListener("click", () => ctx.act("Clear faults", () => admin("DELETE", "/faults")));
   const confirm = $("reset-confirm");
@@ -26,7 +26,7 @@ export function stage(ctx) {
   });
   confirm.addEventListener("click", async () => {
     confirm.hidden = true;
-    if (await ctx.act("Reset", () => admin("POST", "/reset"))) settingsShown = false;
+    await ctx.act("Reset", () => admin("POST", "/reset"));
   });
 
   /** Submit `formId` through `call(values)`; `after` runs on success. */
@@ -47,13 +47,13 @@ export function stage(ctx) {
     renderFaults(s.faults);
     renderKeys(s.apiKeys);
     for (const select of document.querySelectorAll("select.phone-choice")) phoneChoices(select, s.phones);
-    if (!settingsShown) {
+    if (settingsShown !== store.epoch) {
       for (const [name, value] of Object.entries(s.settings)) {
         const field = settingsForm.elements[name];
         if (field?.type === "checkbox") field.checked = value;
         else if (field) field.value = value;
       }
-      settingsShown = true;
+      settingsShown = store.epoch;
     }
   }
 
