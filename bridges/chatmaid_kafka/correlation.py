@@ -27,6 +27,10 @@ from .records import Correlation
 logger = logging.getLogger("chatmaid_kafka.correlation")
 
 _Waiter = tuple[asyncio.AbstractEventLoop, "asyncio.Future[Correlation]"]
+#: An entry as kept: a tuple of atoms (and a flat metadata dict) the garbage collector
+#: stops tracking, where a model would add two tracked objects per message to every
+#: full collection (100,000 of them: ~150 ms of pause).
+_Entry = tuple[str | None, str | None, dict[str, Any] | None]
 
 
 class CorrelationIndex:
@@ -37,7 +41,7 @@ class CorrelationIndex:
             raise ValueError(f"capacity must be at least 1, got {capacity}")
         self._capacity = capacity
         self._lock = threading.Lock()
-        self._entries: OrderedDict[str, Correlation] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._waiters: dict[str, list[_Waiter]] = {}
 
     def __len__(self) -> int:
@@ -46,8 +50,9 @@ class CorrelationIndex:
 
     def put(self, message_id: str, correlation: Correlation) -> None:
         """Remember ``correlation`` and wake whoever waits for ``message_id``."""
+        entry = (correlation.event_id, correlation.idempotency_key, correlation.metadata)
         with self._lock:
-            self._entries[message_id] = correlation
+            self._entries[message_id] = entry
             self._entries.move_to_end(message_id)
             while len(self._entries) > self._capacity:
                 self._entries.popitem(last=False)
@@ -58,7 +63,8 @@ class CorrelationIndex:
     def get(self, message_id: str) -> Correlation | None:
         """The correlation of ``message_id``, if known."""
         with self._lock:
-            return self._entries.get(message_id)
+            entry = self._entries.get(message_id)
+        return None if entry is None else _correlation(entry)
 
     async def wait_for(self, message_id: str, timeout: float) -> Correlation | None:
         """The correlation of ``message_id``, waiting up to ``timeout`` seconds for it."""
@@ -66,7 +72,7 @@ class CorrelationIndex:
         with self._lock:
             known = self._entries.get(message_id)
             if known is not None or timeout <= 0:
-                return known
+                return None if known is None else _correlation(known)
             future: asyncio.Future[Correlation] = loop.create_future()
             waiter = (loop, future)
             self._waiters.setdefault(message_id, []).append(waiter)
@@ -154,6 +160,13 @@ class CorrelationTail:
             logger.warning("skipping a malformed correlation record for %r", key)
             return
         self._index.put(key.decode(errors="replace"), correlation)
+
+
+def _correlation(entry: _Entry) -> Correlation:
+    event_id, idempotency_key, metadata = entry
+    return Correlation.model_construct(
+        event_id=event_id, idempotency_key=idempotency_key, metadata=metadata
+    )
 
 
 def _resolve(future: asyncio.Future[Correlation], correlation: Correlation) -> None:

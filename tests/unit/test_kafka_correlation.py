@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import threading
 
 import pytest
 
-from chatmaid import MessageEvent, PhoneEvent
+from chatmaid.webhooks import parse_event
 from chatmaid_kafka.correlation import CorrelationIndex
 from chatmaid_kafka.dedupe import PUBLISHED, DeliveryLedger, delivery_keys
 from chatmaid_kafka.records import Correlation
@@ -58,21 +60,20 @@ def test_the_index_forgets_its_oldest_entries() -> None:
 
 
 def test_delivery_keys() -> None:
-    message = MessageEvent.model_validate(
-        {
-            "event": "message.sent",
-            "timestamp": "2026-02-06T14:20:00.000Z",
-            "data": {"messageId": "msg_1", "status": "sent"},
-        }
-    )
-    phone = PhoneEvent.model_validate(
-        {"event": "phone.connected", "timestamp": "2026-02-06T14:20:00.000Z", "data": {"id": "p1"}}
-    )
-    assert delivery_keys("dlv_1", message) == [
+    def event(name: str, data: dict[str, str]) -> bytes:
+        stamp = "2026-02-06T14:20:00.000Z"
+        return json.dumps({"event": name, "timestamp": stamp, "data": data}).encode()
+
+    message = event("message.sent", {"messageId": "msg_1", "status": "sent"})
+    reply = event("message.received", {"messageId": "msg_in_1", "from": "+15557654321"})
+    phone = event("phone.connected", {"phoneId": "p1", "status": "connected"})
+    assert delivery_keys("dlv_1", parse_event(message)) == [
         "delivery:dlv_1",
         "message:message.sent:msg_1:sent",
     ]
-    assert delivery_keys(None, phone) == ["phone:phone.connected:p1:2026-02-06T14:20:00.000Z"]
+    assert delivery_keys(None, parse_event(reply)) == ["inbound:msg_in_1"]
+    # Any other event is known by its body: a retry carries the same bytes.
+    assert delivery_keys(None, parse_event(phone)) == [f"body:{hashlib.sha256(phone).hexdigest()}"]
 
 
 async def test_the_ledger_keeps_a_marker_after_success_and_forgets_failures() -> None:
