@@ -1,4 +1,4 @@
-"""Bounded waits with one timer per loop pass: outcomes, timeouts, the future left alone."""
+"""Bounded waits sharing timers: outcomes, timeouts, the future left alone."""
 
 from __future__ import annotations
 
@@ -29,13 +29,13 @@ async def test_a_wait_times_out_and_leaves_the_future_running() -> None:
     started = time.monotonic()
     with pytest.raises(asyncio.TimeoutError):
         await waits.wait(slow)
-    assert 0.04 < time.monotonic() - started < 1
+    assert 0.05 <= time.monotonic() - started < 1  # at least the timeout
     assert not slow.done()  # not cancelled: a late ack still counts
     slow.set_result(None)
     await waits.wait(slow)  # and is seen by the next wait at once
 
 
-async def test_waits_of_a_later_pass_get_their_own_timer() -> None:
+async def test_a_wait_that_began_later_ends_later() -> None:
     loop = asyncio.get_running_loop()
     waits = BoundedWaits(0.2)
     first = asyncio.ensure_future(waits.wait(loop.create_future()))
