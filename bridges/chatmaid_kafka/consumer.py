@@ -36,6 +36,9 @@ from typing import Any
 
 from kafka.consumer import KafkaConsumer
 from kafka.consumer.subscription_state import AsyncConsumerRebalanceListener
+from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssignor
+from kafka.coordinator.assignors.range import RangePartitionAssignor
+from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
@@ -45,12 +48,18 @@ from .dispatcher import Dispatcher, Job
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
 from .offsets import CommitPoint, OffsetBook, OffsetTracker, PartitionId, decode_finished
+from .rateshare import RateShare
 from .records import Consumed, SourceRecord
 from .settings import BridgeSettings
 
 logger = logging.getLogger("chatmaid_kafka.consumer")
 
 POLL_TIMEOUT_MS = 100
+#: ``--partition-assignment`` -> kafka-python's assignors (eager: its defaults).
+ASSIGNORS = {
+    "eager": (RangePartitionAssignor, RoundRobinPartitionAssignor),
+    "cooperative-sticky": (CooperativeStickyAssignor,),
+}
 LAG_INTERVAL = 1.0
 REJOIN_AFTER = 60.0
 #: Every poll takes all fetched records (a poll is bounded by max_partition_fetch_bytes
@@ -71,6 +80,7 @@ class NotifyConsumer:
         metrics: BridgeMetrics,
         api: ApiWatch | None = None,
         halt: ApiHalt | None = None,
+        share: RateShare | None = None,
     ) -> None:
         self._settings = settings
         self._consumer = kafka_consumer
@@ -79,6 +89,7 @@ class NotifyConsumer:
         self._metrics = metrics
         self._api = api
         self._halt = halt
+        self._share = share
         self._book = OffsetBook()
         self._last_commit = 0.0
         self._last_lag = 0.0
@@ -103,6 +114,7 @@ class NotifyConsumer:
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=min(3000, settings.session_timeout_ms // 3),
             group_instance_id=settings.group_instance_id,
+            partition_assignment_strategy=ASSIGNORS[settings.partition_assignment],
             metadata_max_age_ms=30_000,  # notice new partitions within half a minute
             **settings.kafka_options(),
         )
@@ -140,6 +152,7 @@ class NotifyConsumer:
 
     def _poll_once(self) -> None:
         self._rejoin_if_stuck()
+        self._share_rate()
         self._apply_backpressure()
         self._commit_finished()
         records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
@@ -190,6 +203,14 @@ class NotifyConsumer:
                 jobs.append(Job(partition, record.key, Consumed(tracker, source)))
         self._metrics.events_consumed.inc(len(jobs))
         self._sends.call_soon(self._dispatcher.submit, jobs)
+
+    def _share_rate(self) -> None:
+        """Take this process's share of the key's limit: its part of the partitions."""
+        if self._share is None:
+            return
+        total = self._consumer.partitions_for_topic(self._settings.notify_topic)
+        if total:
+            self._share.update(len(self._book.trackers()), len(total))
 
     def _finished_earlier(self, topic_partition: TopicPartition) -> set[int]:
         """Offsets above the partition's commit that an earlier owner finished."""

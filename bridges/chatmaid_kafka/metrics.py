@@ -83,6 +83,11 @@ class BridgeMetrics:
             "1 while the API refuses the account's sends (403, no connected sender)",
             registry=r,
         )
+        self.rate_limit = Gauge(
+            "chatmaid_bridge_rate_limit_per_minute",
+            "This process's client-side rate limit (its share of the key's, by partitions)",
+            registry=r,
+        )
         self.api_requests = Counter(
             "chatmaid_bridge_api_requests",
             "API request attempts by HTTP status (or 'error' without an answer)",

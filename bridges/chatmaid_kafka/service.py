@@ -30,6 +30,7 @@ from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
 from .processor import EventProcessor, OutputTopics
 from .producer import Publisher
+from .rateshare import RateShare
 from .receiver import ReceiverConfig, WebhookReceiver, create_app
 from .records import Consumed
 from .server import HttpServer
@@ -177,7 +178,10 @@ class Bridge:
         assert s.api_key is not None
         loop = LoopThread().start()
         watch = ApiWatch(self.metrics)
-        client = AsyncChatmaidClient(s.api_key.get_secret_value(), **_client_options(s, watch))
+        bucket = _bucket(s)
+        client = AsyncChatmaidClient(
+            s.api_key.get_secret_value(), **_client_options(s, watch, bucket)
+        )
         try:
             self._check_sender(loop, client)
         except StartupError:
@@ -196,8 +200,11 @@ class Bridge:
             default_from=s.default_from,
         )
         dispatcher: Dispatcher[Consumed] = Dispatcher(processor.handle, s.concurrency)
+        share = None
+        if bucket is not None and s.rate_limit_scope == "group":
+            share = RateShare(bucket, bucket.per_minute, self.metrics)
         consumer = NotifyConsumer(
-            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, watch, halt
+            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, watch, halt, share
         )
         sends = _Sends(consumer, loop, client, halt)
         sends.thread = threading.Thread(
@@ -236,20 +243,27 @@ class Bridge:
         self.failed.set()
 
 
-def _client_options(settings: BridgeSettings, watch: ApiWatch) -> ClientOptions:
+def _bucket(settings: BridgeSettings) -> TokenBucket | None:
+    """The process's bucket (``None``: no client-side limit)."""
+    rate = settings.requests_per_minute or None
+    if rate is None:
+        return None
+    return TokenBucket(rate, burst=settings.rate_limit_burst)
+
+
+def _client_options(
+    settings: BridgeSettings, watch: ApiWatch, bucket: TokenBucket | None
+) -> ClientOptions:
     options: ClientOptions = {
+        "rate_limiter": bucket,
         "max_connections": settings.concurrency,
         "observers": [watch],
         "timeout": settings.request_timeout,
         "max_retries": settings.max_retries,
         "deadline": settings.send_deadline,
         "idempotency_namespace": settings.idempotency_namespace,
+        "requests_per_minute": None,
     }
     if settings.base_url is not None:
         options["base_url"] = settings.base_url
-    rate = settings.requests_per_minute or None
-    if rate is not None and settings.rate_limit_burst is not None:
-        options["rate_limiter"] = TokenBucket(rate, burst=settings.rate_limit_burst)
-    else:
-        options["requests_per_minute"] = rate
     return options

@@ -83,6 +83,13 @@ class BridgeSettings(BaseSettings):
     requests_per_minute: float | None = _field(
         100.0, "client-side rate limit of the API key (0 turns it off)", "api", ge=0
     )
+    rate_limit_scope: Literal["group", "process"] = _field(
+        "group",
+        "group: --requests-per-minute is the key's limit, shared by the consumer group's "
+        "processes in proportion to their partitions (recomputed at every rebalance); "
+        "process: each process takes all of it",
+        "api",
+    )
     rate_limit_burst: int | None = _field(
         None, "token bucket burst (default: a tenth of the per-minute rate)", "api", ge=1
     )
@@ -119,6 +126,13 @@ class BridgeSettings(BaseSettings):
         "timeout takes its partitions back without a rebalance",
         "consumer",
         min_length=1,
+    )
+    partition_assignment: Literal["cooperative-sticky", "eager"] = _field(
+        "eager",
+        "rebalance protocol: cooperative-sticky moves only the partitions that change "
+        "owner (KIP-429), eager revokes every partition at each rebalance; one group "
+        "must use one",
+        "consumer",
     )
     concurrency: int = _field(32, "sends in flight at once", "consumer", ge=1, le=10_000)
     max_pending_per_partition: int = _field(

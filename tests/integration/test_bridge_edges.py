@@ -89,17 +89,14 @@ def test_three_consumers_on_one_key_at_three_times_its_rate_never_dead_letter(
     sandbox = chatmaid_sandbox
     per_minute = 1200
     sandbox.admin.update_settings(rate_limit=per_minute)
-    args = [*topics.flags(), "--requests-per-minute", str(per_minute), "--concurrency", "8"]
+    # Each process takes the key's whole limit (the scope a user might get wrong).
+    args = [*topics.flags(), "--requests-per-minute", str(per_minute), "--concurrency", "8",
+            "--rate-limit-scope", "process"]  # fmt: skip
     for name in ("first", "second", "third"):
         bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name=name)
         bridges.append(bridge)
         bridge.start()
-    # Empty the key's bucket, so the events meet its steady rate (20/s), not its burst.
-    with httpx.Client(
-        base_url=sandbox.url, headers={"Authorization": f"Bearer {sandbox.test_key}"}
-    ) as api:
-        while api.get("/v1/account").status_code != 429:
-            pass
+    drain_the_keys_bucket(sandbox)  # the events meet its steady rate (20/s), not its burst
     events = [notify_event(topics.suffix, i) for i in range(300)]
     produce_events(topics.bootstrap, topics.notify, events, keys=32)
 
@@ -230,3 +227,47 @@ def committed_offset(topics: Topics, partition: int) -> int | None:
         return offset
     finally:
         consumer.close()
+
+
+def test_three_consumers_share_the_keys_limit_across_a_rebalance(
+    chatmaid_sandbox: SandboxHandle, bridges: list[BridgeProcess], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    sandbox = chatmaid_sandbox
+    key_limit = 1200  # the sandbox refills the key at 20 requests a second
+    sandbox.admin.update_settings(rate_limit=key_limit)
+    topics = Topics(kafka_bootstrap, partitions=6)
+    topics.create()
+    try:
+        # The group shares 1,100/min (each process its share of the 6 partitions), with
+        # small bursts; the key's bucket starts empty, so only its steady rate is there.
+        args = [*topics.flags(), "--requests-per-minute", "1100", "--rate-limit-burst", "2"]
+        drain_the_keys_bucket(sandbox)
+        events = [notify_event(topics.suffix, i) for i in range(400)]
+        produce_events(topics.bootstrap, topics.notify, events, keys=60)
+        for name in ("first", "second"):
+            bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name=name)
+            bridges.append(bridge)
+            bridge.start()
+        wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 100, 60, "100 sent")
+        third = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name="third")
+        bridges.append(third)
+        third.start()  # a rebalance: 3, 3 -> 2, 2, 2 partitions
+        wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 400, 120, "every send")
+
+        assert_each_event_sent_once(sandbox, topics, events)
+        sends = sandbox.admin.requests()["byEndpoint"][f"POST {SEND}"]
+        assert sends.get("429", 0) < 0.01 * sum(sends.values()), sends
+        shares = {round(b.metric("chatmaid_bridge_rate_limit_per_minute")) for b in bridges}
+        assert shares == {367}  # 1,100 * 2 / 6 each, after the rebalance
+        assert "rate share: 550 of the key's 1100" in bridges[0].log()  # before it
+        assert all(b.terminate() == 0 for b in bridges)
+    finally:
+        topics.delete()
+
+
+def drain_the_keys_bucket(sandbox: SandboxHandle) -> None:
+    headers = {"Authorization": f"Bearer {sandbox.test_key}"}
+    with httpx.Client(base_url=sandbox.url, headers=headers) as api:
+        while api.get("/v1/account").status_code != 429:
+            pass
