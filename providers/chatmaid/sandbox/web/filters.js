@@ -29,7 +29,16 @@ export function matcher(f) {
   };
 }
 
+// Records are replaced, never changed, when the feed updates them: a WeakMap keeps each
+// one's search text exactly as long as the record is current.
+const texts = new WeakMap();
+
 function haystack(record) {
+  if (!texts.has(record)) texts.set(record, searchText(record));
+  return texts.get(record);
+}
+
+function searchText(record) {
   return [
     record.id,
     record.content,
