@@ -317,7 +317,13 @@ def test_keyboard_and_a_narrow_window(
     assert inbox.evaluate("document.activeElement.name") == "q"
     inbox.keyboard.press("Escape")
     inbox.keyboard.press("2")
-    expect(inbox.get_by_role("tab", name="Webhooks")).to_have_attribute("aria-selected", "true")
+    webhooks_tab = inbox.get_by_role("tab", name="Webhooks")
+    expect(webhooks_tab).to_have_attribute("aria-selected", "true")
+    webhooks_tab.focus()
+    inbox.keyboard.press("ArrowRight")
+    expect(inbox.get_by_role("tab", name="Play the other side")).to_be_focused()
+    inbox.keyboard.press("ArrowLeft")
+    expect(webhooks_tab).to_have_attribute("aria-selected", "true")
     expect(inbox.locator("#deliveries")).to_contain_text("No webhook delivery yet")
     inbox.keyboard.press("1")
     first = inbox.locator(".thread-item").first

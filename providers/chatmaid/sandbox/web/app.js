@@ -137,7 +137,17 @@ function keyboard(event) {
   }
 }
 
+/** The tabs' arrow keys (the ARIA tabs pattern): the next or previous view. */
+function tabKeys(event) {
+  const step = { ArrowRight: 1, ArrowLeft: -1 }[event.key];
+  if (!step) return;
+  const next = VIEWS[(VIEWS.indexOf(current) + step + VIEWS.length) % VIEWS.length];
+  show(next);
+  document.getElementById(`tab-${next}`).focus();
+}
+
 for (const name of VIEWS) document.getElementById(`tab-${name}`).addEventListener("click", () => show(name));
+document.querySelector("[role=tablist]").addEventListener("keydown", tabKeys);
 document.addEventListener("keydown", keyboard);
 document.addEventListener("visibilitychange", () => document.hidden || refresh());
 loadSample().then(poll);
