@@ -71,9 +71,9 @@ export function stage(ctx) {
           { dataset: { id: p.id } },
           h("td", {}, p.phoneNumber),
           h("td", {}, p.displayName),
-          h("td", {}, h("code", {}, p.id)),
           h("td", {}, h("span", { class: `badge phone-${p.connectionStatus}` }, p.connectionStatus)),
           h("td", {}, h("button", { type: "button", onclick: toggle }, connected ? "Disconnect" : "Connect")),
+          h("td", {}, h("code", {}, p.id)),
         );
       }),
     );
