@@ -12,13 +12,24 @@ from typing import Any
 import httpx
 import jsonschema  # type: ignore[import-untyped,unused-ignore]
 import pytest
+from airflow.providers.common.compat.sdk import AirflowFailException
 from airflow.sdk import Connection
 
-from chatmaid import ChatmaidClient, ChatmaidConfigurationError
+from chatmaid import (
+    ChatmaidAPIError,
+    ChatmaidClient,
+    ChatmaidConfigurationError,
+    ChatmaidError,
+    DeliveryTimeoutError,
+    IdempotencyConflictError,
+    NoConnectedPhoneError,
+    RateLimitedError,
+)
+from chatmaid_airflow.exceptions import ChatmaidFatalError, ChatmaidRetryableError, task_error
 from chatmaid_airflow.get_provider_info import get_provider_info
 from chatmaid_airflow.hooks import chatmaid as hook_module
 from chatmaid_airflow.hooks.chatmaid import ChatmaidConnectionSettings, ChatmaidHook
-from tests.unit.conftest import MESSAGE, envelope
+from tests.unit.conftest import MESSAGE, envelope, error
 
 KEY = "sk_test_unit0123456789abcd"
 SECRET = "whsec_unit_secret_value"
@@ -82,15 +93,34 @@ def test_airflow_reads_the_connection_form_from_the_provider_info() -> None:
     [
         (None, None, None),
         ("", None, None),
-        ("developers-api.chatmaid.net", None, "https://developers-api.chatmaid.net"),
+        ("https://developers-api.chatmaid.net/", None, "https://developers-api.chatmaid.net"),
         ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
         ("http://127.0.0.1:8000/", None, "http://127.0.0.1:8000"),
         ("http://127.0.0.1:8000", 9999, "http://127.0.0.1:8000"),
-        ("api.example.com", 8443, "https://api.example.com:8443"),
+        ("https://api.example.com", 8443, "https://api.example.com:8443"),
     ],
 )
 def test_base_url_from_host_and_port(host: str | None, port: int | None, expected: str) -> None:
     assert settings(host, port).base_url == expected
+
+
+@pytest.mark.parametrize(
+    ("host", "port", "shown"),
+    [
+        ("127.0.0.1:18200", None, "127.0.0.1:18200"),
+        ("127.0.0.1", 18200, "127.0.0.1:18200"),
+        ("developers-api.chatmaid.net", None, "developers-api.chatmaid.net"),
+    ],
+)
+def test_a_host_without_scheme_is_refused_with_the_fix(
+    host: str, port: int | None, shown: str
+) -> None:
+    with pytest.raises(ChatmaidConfigurationError) as caught:
+        settings(host, port)
+    assert str(caught.value).startswith(
+        f"the Base URL (host) {shown!r} has no scheme: write https://{shown}, "
+        f"or http://{shown} for a local sandbox"
+    )
 
 
 def test_extras_json_typed_uri_strings_and_prefixed_forms_all_parse() -> None:
@@ -122,16 +152,33 @@ def test_empty_extras_keep_the_core_defaults_and_zero_rate_turns_the_limiter_off
         ({"requests_per_minute": -1}, "extra 'requests_per_minute' must be a number >= 0"),
     ],
 )
-def test_bad_extras_name_the_connection_and_the_field(extra: dict[str, Any], problem: str) -> None:
-    with pytest.raises(ChatmaidConfigurationError, match="connection 'cm'") as caught:
-        settings(extra=extra)
-    assert problem in str(caught.value)
+def test_bad_extras_fail_the_task_naming_the_connection_and_the_field(
+    extra: dict[str, Any], problem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = {"conn_type": "chatmaid", "host": "http://h:1", "password": KEY, "extra": extra}
+    monkeypatch.setenv("AIRFLOW_CONN_CM", json.dumps(conn))
+    with pytest.raises(ChatmaidFatalError) as caught:
+        ChatmaidHook("cm").get_message("msg_1")
+    assert str(caught.value).startswith(f"Chatmaid (connection 'cm', host h:1): {problem}")
     assert KEY not in str(caught.value)
 
 
-def test_a_connection_without_key_says_where_the_key_goes() -> None:
-    with pytest.raises(ChatmaidConfigurationError, match=r"'cm' has no API key.*password field"):
-        settings(password="")
+@pytest.mark.parametrize(
+    ("password", "problem"),
+    [
+        ("", "no API key: put sk_test_... or sk_live_... in the connection's password field"),
+        ("   ", "no API key: put sk_test_... or sk_live_... in the connection's password field"),
+        ("Bearer sk_test_abc123456789", "the API key (…89) is not a Chatmaid key"),
+    ],
+)
+def test_a_connection_without_a_usable_key_says_where_the_key_goes(
+    password: str, problem: str
+) -> None:
+    with pytest.raises(ChatmaidConfigurationError) as caught:
+        settings(password=password)
+    assert str(caught.value).startswith(problem)
+    assert "CHATMAID_API_KEY" not in str(caught.value)
+    assert "abc123456789" not in str(caught.value)
 
 
 def test_secrets_stay_out_of_reprs() -> None:
@@ -284,3 +331,128 @@ def test_each_event_loop_gets_its_own_client() -> None:
     asyncio.run(borrow())
     asyncio.run(borrow())
     assert clients[0] is not clients[1]
+
+
+# -- errors: fail fast where a retry cannot help, and say where ---------------------------
+
+
+@pytest.fixture
+def hook_on(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A hook on the connection ``unit`` (host ``http://api.test:8080``) answered by
+    ``handler``, without retries."""
+
+    def on(handler: Any) -> ChatmaidHook:
+        conn = {"conn_type": "chatmaid", "host": "http://api.test:8080", "password": KEY}
+        monkeypatch.setenv("AIRFLOW_CONN_UNIT", json.dumps(conn))
+
+        def client(api_key: str, **options: Any) -> ChatmaidClient:
+            transport = httpx.MockTransport(handler)
+            return ChatmaidClient(api_key, **{**options, "max_retries": 0}, transport=transport)
+
+        monkeypatch.setattr(hook_module, "ChatmaidClient", client)
+        return ChatmaidHook("unit")
+
+    return on
+
+
+@pytest.mark.parametrize(
+    ("status", "kind", "hint"),
+    [
+        (400, ChatmaidFatalError, "; a retry would be refused the same way"),
+        (401, ChatmaidFatalError, "; check the API key in the connection's password field"),
+        (
+            403,
+            ChatmaidFatalError,
+            "; use a key with the scope this call needs, and check the account's subscription",
+        ),
+        (
+            404,
+            ChatmaidFatalError,
+            "; check the message id, or the sender (from_phone, default_from_phone)",
+        ),
+        (409, ChatmaidFatalError, "; a retry would be refused the same way"),
+        (500, ChatmaidRetryableError, ""),
+        (503, ChatmaidRetryableError, ""),
+    ],
+)
+def test_api_errors_fail_fast_or_stay_retryable_naming_the_connection_and_host(
+    hook_on: Any, status: int, kind: type[Exception], hint: str
+) -> None:
+    hook = hook_on(lambda request: error(status, ["the server's reason"], request.url.path))
+    with pytest.raises(ChatmaidError) as caught:
+        hook.get_message("msg_1")
+    assert type(caught.value) is kind
+    assert str(caught.value).startswith(
+        f"Chatmaid (connection 'unit', host api.test:8080): HTTP {status} "
+    )
+    assert str(caught.value).endswith(f"on /v1/messages/msg_1: the server's reason{hint}")
+    assert KEY not in str(caught.value)
+    assert isinstance(caught.value.__cause__, ChatmaidAPIError)
+    assert caught.value.__cause__.status_code == status
+
+
+def test_an_unreachable_api_stays_retryable_and_says_check_the_base_url(hook_on: Any) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno 111] Connection refused", request=request)
+
+    with pytest.raises(ChatmaidRetryableError) as caught:
+        hook_on(refuse).send_message(to="+15557654321", content="hi", from_phone="p_on")
+    assert not isinstance(caught.value, AirflowFailException)
+    assert str(caught.value) == (
+        "Chatmaid (connection 'unit', host api.test:8080): ConnectError: [Errno 111] "
+        "Connection refused on /v1/messages/send; check the connection's Base URL if this "
+        "persists"
+    )
+
+
+def test_bad_input_and_idempotency_conflicts_fail_fast(hook_on: Any) -> None:
+    other = {**MESSAGE, "to": "+15550000000"}
+    hook = hook_on(lambda request: envelope(other, 201))
+    with pytest.raises(ChatmaidFatalError, match=r"invalid .*E\.164"):
+        hook.send_message(to="5557654321", content="hi", from_phone="p_on")
+    with pytest.raises(ChatmaidFatalError, match="idempotency key 'k1' already belongs") as caught:
+        hook.send_message(to="+15557654321", content="hi", from_phone="p_on", idempotency_key="k1")
+    assert isinstance(caught.value.__cause__, IdempotencyConflictError)
+
+
+def test_a_missing_connection_fails_fast_saying_how_to_add_it() -> None:
+    with pytest.raises(ChatmaidFatalError) as caught:
+        ChatmaidHook("nowhere").get_message("msg_1")
+    assert str(caught.value) == (
+        "Chatmaid connection 'nowhere' is not defined: add it under Admin > Connections "
+        "(type Chatmaid), or set AIRFLOW_CONN_NOWHERE"
+    )
+
+
+def test_the_async_path_fails_fast_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    conn = {"conn_type": "chatmaid", "host": "127.0.0.1:18200", "password": KEY}
+    monkeypatch.setenv("AIRFLOW_CONN_UNIT", json.dumps(conn))
+
+    async def borrow() -> None:
+        async with ChatmaidHook("unit").async_client():
+            raise AssertionError("a host without a scheme was accepted")
+
+    with pytest.raises(ChatmaidFatalError, match=r"^Chatmaid \(connection 'unit', host 127"):
+        asyncio.run(borrow())
+
+
+def test_test_connection_names_the_host_not_the_temporary_connection(hook_on: Any) -> None:
+    ok, detail = hook_on(lambda r: error(401, ["Invalid API key"], r.url.path)).test_connection()
+    assert not ok
+    assert detail == (
+        "Chatmaid (host api.test:8080): HTTP 401 Unauthorized on /v1/account: Invalid API key; "
+        "check the API key in the connection's password field"
+    )
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        (RateLimitedError(429, "Too Many Requests", path="/v1/x"), ChatmaidRetryableError),
+        (DeliveryTimeoutError("msg_1", "pending", 300), ChatmaidRetryableError),
+        (NoConnectedPhoneError("no connected phone in this account"), ChatmaidFatalError),
+        (ChatmaidConfigurationError("bad namespace"), ChatmaidFatalError),
+    ],
+)
+def test_what_else_is_fatal_or_retryable(exc: ChatmaidError, kind: type[Exception]) -> None:
+    assert type(task_error(exc, where="here")) is kind

@@ -19,7 +19,11 @@ from airflow.providers.common.compat.sdk import (
 from airflow.sdk import DAG, Context
 
 from chatmaid import Message
-from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
+from chatmaid_airflow.exceptions import (
+    ChatmaidDeliveryFailed,
+    ChatmaidFatalError,
+    ChatmaidRetryableError,
+)
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 from chatmaid_airflow.notifications.chatmaid import ChatmaidNotifier, send_chatmaid_notification
 from chatmaid_airflow.operators.chatmaid import (
@@ -252,9 +256,14 @@ def test_execute_complete_turns_events_into_results_or_clear_errors() -> None:
     timeout = {"status": "timeout", "message_id": "msg_1", "error": "still 'pending' at the end"}
     with pytest.raises(AirflowException, match="still 'pending' at the end"):
         op.execute_complete(context(), timeout)
-    error = {"status": "error", "message_id": "msg_1", "error": "NotFoundError: HTTP 404"}
-    with pytest.raises(AirflowException, match="msg_1 failed: NotFoundError: HTTP 404"):
-        op.execute_complete(context(), error)
+    error = {"status": "error", "message_id": "msg_1", "error": "ServerError: HTTP 503"}
+    with pytest.raises(ChatmaidRetryableError, match="msg_1 failed: ServerError: HTTP 503"):
+        op.execute_complete(context(), {**error, "retryable": True})
+    with pytest.raises(ChatmaidRetryableError):
+        op.execute_complete(context(), error)  # an event of an older trigger
+    fatal = {**error, "error": "HTTP 401 Unauthorized", "retryable": False}
+    with pytest.raises(ChatmaidFatalError, match="msg_1 failed: HTTP 401 Unauthorized"):
+        op.execute_complete(context(), fatal)
 
 
 def test_sensor_timeouts_are_sensor_timeouts() -> None:

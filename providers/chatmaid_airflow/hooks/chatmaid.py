@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import weakref
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -21,9 +21,11 @@ from airflow.providers.common.compat.connection import (
     get_async_connection,
     get_async_extra_dejson,
 )
+from airflow.providers.common.compat.sdk import AirflowNotFoundException
 from airflow.sdk import BaseHook, Connection
 
 from chatmaid import (
+    DEFAULT_BASE_URL,
     AsyncChatmaidClient,
     ChatmaidClient,
     ChatmaidConfigurationError,
@@ -31,8 +33,11 @@ from chatmaid import (
     ClientOptions,
     Message,
     WebhookEvent,
+    environment_of,
+    mask_key,
     webhooks,
 )
+from chatmaid_airflow.exceptions import ChatmaidFatalError, task_error
 
 
 @dataclass(frozen=True)
@@ -59,16 +64,25 @@ class ChatmaidConnectionSettings:
         """Read a connection and its (already parsed) extras.
 
         Extras may come as strings (URI form) or under the ``extra__chatmaid__`` prefix
-        older connection forms wrote.
+        older connection forms wrote. Errors name the field; the hook adds the connection.
         """
-        if not conn.password:
+        api_key = (conn.password or "").strip()
+        if not api_key:
             raise ChatmaidConfigurationError(
-                f"connection {conn.conn_id!r} has no API key: put sk_test_... or sk_live_... "
-                "in its password field"
+                "no API key: put sk_test_... or sk_live_... in the connection's password "
+                "field (API key)"
             )
-        options = _Extras(conn.conn_id, extra)
+        try:
+            environment_of(api_key)
+        except ChatmaidConfigurationError:
+            raise ChatmaidConfigurationError(
+                f"the API key ({mask_key(api_key)}) is not a Chatmaid key: it must start with "
+                "sk_test_ or sk_live_; paste the key from the dashboard's API Keys page into "
+                "the connection's password field"
+            ) from None
+        options = _Extras(extra)
         return cls(
-            api_key=conn.password,
+            api_key=api_key,
             base_url=_base_url(conn.host, conn.port),
             timeout=options.number("timeout"),
             max_retries=options.integer("max_retries"),
@@ -103,6 +117,9 @@ class ChatmaidHook(BaseHook):
     a task names none: saves a phone-list call per task) and ``idempotency_namespace``
     (set a different one per deployment when two deployments share one account).
 
+    Its methods raise ``ChatmaidFatalError`` (no retry) or ``ChatmaidRetryableError``,
+    naming the connection and host (see ``task_errors``); ``client`` is the core's own.
+
     Example::
 
         hook = ChatmaidHook()
@@ -120,26 +137,56 @@ class ChatmaidHook(BaseHook):
     def __init__(self, chatmaid_conn_id: str = default_conn_name, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.chatmaid_conn_id = chatmaid_conn_id
+        self._host: str | None = None  # the base URL's host, once the connection was read
 
     # -- connection -----------------------------------------------------------------
 
     @cached_property
     def settings(self) -> ChatmaidConnectionSettings:
-        """The connection's settings (read once, blocking)."""
+        """The connection's settings (read once, blocking; the core's errors as they are)."""
         conn = self.get_connection(self.chatmaid_conn_id)
-        return ChatmaidConnectionSettings.from_connection(conn, conn.extra_dejson)
+        return self._settings_of(conn, conn.extra_dejson)
 
     async def aget_settings(self) -> ChatmaidConnectionSettings:
         """The connection's settings, read without blocking the event loop."""
         conn = await get_async_connection(self.chatmaid_conn_id, hook=self)
-        extra = await get_async_extra_dejson(conn)
+        return self._settings_of(conn, await get_async_extra_dejson(conn))
+
+    def _settings_of(
+        self, conn: Connection, extra: Mapping[str, Any]
+    ) -> ChatmaidConnectionSettings:
+        self._host = _host_shown(conn.host, conn.port)
         return ChatmaidConnectionSettings.from_connection(conn, extra)
+
+    @contextmanager
+    def task_errors(self, *, name_connection: bool = True) -> Iterator[None]:
+        """Raise the core's errors as task errors that name the connection and host.
+
+        ``ChatmaidFatalError`` (no retry) where a retry cannot help: 400, 401, 403, 404,
+        bad input, a missing or misconfigured connection, an idempotency conflict;
+        ``ChatmaidRetryableError`` otherwise. Every hook method that calls the API
+        raises through it. ``name_connection=False`` leaves the id out (the UI's *Test*
+        runs on a temporary connection with a random id).
+        """
+        try:
+            yield
+        except AirflowNotFoundException as exc:
+            raise ChatmaidFatalError(
+                f"Chatmaid connection {self.chatmaid_conn_id!r} is not defined: add it under "
+                "Admin > Connections (type Chatmaid), or set "
+                f"AIRFLOW_CONN_{self.chatmaid_conn_id.upper()}"
+            ) from exc
+        except ChatmaidError as exc:
+            host = f"host {self._host}" if self._host else "host not read"
+            where = f"connection {self.chatmaid_conn_id!r}, " if name_connection else ""
+            raise task_error(exc, where=f"Chatmaid ({where}{host})") from exc
 
     # -- blocking client --------------------------------------------------------------
 
     @cached_property
     def client(self) -> ChatmaidClient:
-        """The core's blocking client, built on first use; it has every core method."""
+        """The core's blocking client, built on first use; it has every core method (and
+        raises the core's errors as they are)."""
         settings = self.settings
         return ChatmaidClient(settings.api_key, **settings.client_options())
 
@@ -159,17 +206,19 @@ class ChatmaidHook(BaseHook):
         """Send one message from ``from_phone`` (a phone id, a sender's E.164 number, or
         ``None``: the connection's ``default_from_phone``, else the account's first
         connected phone, which the core resolves)."""
-        return self.client.send_message(
-            from_phone=from_phone or self.settings.default_from_phone,
-            to=to,
-            content=content,
-            media_urls=media_urls,
-            idempotency_key=idempotency_key,
-        )
+        with self.task_errors():
+            return self.client.send_message(
+                from_phone=from_phone or self.settings.default_from_phone,
+                to=to,
+                content=content,
+                media_urls=media_urls,
+                idempotency_key=idempotency_key,
+            )
 
     def get_message(self, message_id: str) -> Message:
         """One message, with its current status."""
-        return self.client.get_message(message_id)
+        with self.task_errors():
+            return self.client.get_message(message_id)
 
     def wait_for_terminal(
         self,
@@ -180,12 +229,13 @@ class ChatmaidHook(BaseHook):
         max_poll_interval: float = 30.0,
     ) -> Message:
         """Poll until the message is terminal (the core's ``wait_for_terminal``)."""
-        return self.client.wait_for_terminal(
-            message_id,
-            timeout=timeout,
-            poll_interval=poll_interval,
-            max_poll_interval=max_poll_interval,
-        )
+        with self.task_errors():
+            return self.client.wait_for_terminal(
+                message_id,
+                timeout=timeout,
+                poll_interval=poll_interval,
+                max_poll_interval=max_poll_interval,
+            )
 
     def verify_webhook(self, raw_body: bytes | str, signature: str | None) -> WebhookEvent:
         """Verify a webhook delivery with the connection's ``webhook_secret`` and parse it."""
@@ -199,7 +249,8 @@ class ChatmaidHook(BaseHook):
     def test_connection(self) -> tuple[bool, str]:
         """Check the key with one cheap authenticated call (``GET /v1/account``)."""
         try:
-            account = self.client.get_account()
+            with self.task_errors(name_connection=False):
+                account = self.client.get_account()
         except ChatmaidError as exc:
             return False, str(exc)
         environment = self.client.config.environment
@@ -215,7 +266,8 @@ class ChatmaidHook(BaseHook):
         settings on the same loop shares one client (one connection pool), closed
         when the last one returns it.
         """
-        settings = await self.aget_settings()
+        with self.task_errors():
+            settings = await self.aget_settings()
         async with _POOL.borrow(settings) as client:
             yield client
 
@@ -230,31 +282,50 @@ class ChatmaidHook(BaseHook):
         idempotency_key: str | None = None,
     ) -> Message:
         """``send_message`` on a borrowed async client."""
-        settings = await self.aget_settings()
-        return await client.send_message(
-            from_phone=from_phone or settings.default_from_phone,
-            to=to,
-            content=content,
-            media_urls=media_urls,
-            idempotency_key=idempotency_key,
-        )
+        with self.task_errors():
+            settings = await self.aget_settings()
+            return await client.send_message(
+                from_phone=from_phone or settings.default_from_phone,
+                to=to,
+                content=content,
+                media_urls=media_urls,
+                idempotency_key=idempotency_key,
+            )
 
 
 def _base_url(host: str | None, port: int | None) -> str | None:
-    """``https://host[:port]`` for a bare host; a host with a scheme is kept as given."""
+    """The host as a base URL, with the port appended when set; ``None`` when empty."""
     if not host:
         return None
-    url = host if "://" in host else f"https://{host}"
+    if "://" not in host:
+        shown = f"{host}:{port}" if port else host
+        raise ChatmaidConfigurationError(
+            f"the Base URL (host) {shown!r} has no scheme: write https://{shown}, or "
+            f"http://{shown} for a local sandbox (in a connection URI: "
+            f"chatmaid://https://:<key>@{shown})"
+        )
+    url = host.rstrip("/")
     if port and urlsplit(url).port is None:
-        url = f"{url.rstrip('/')}:{port}"
-    return url.rstrip("/")
+        url = f"{url}:{port}"
+    return url
+
+
+def _host_shown(host: str | None, port: int | None) -> str:
+    """The base URL's host (and port), as errors show it: never any credentials."""
+    url = (host or DEFAULT_BASE_URL).rpartition("@")[2]
+    try:
+        parts = urlsplit(url if "://" in url else f"//{url}")
+        shown, url_port = parts.hostname or url, parts.port
+    except ValueError:  # an unreadable port: show the host as written
+        return url
+    port = url_port or port
+    return f"{shown}:{port}" if port else shown
 
 
 class _Extras:
-    """Typed access to a connection's extras, naming the connection in every error."""
+    """Typed access to a connection's extras, naming the field in every error."""
 
-    def __init__(self, conn_id: str, extra: Mapping[str, Any]) -> None:
-        self._conn_id = conn_id
+    def __init__(self, extra: Mapping[str, Any]) -> None:
         self._extra = extra
 
     def _raw(self, name: str) -> Any:
@@ -264,9 +335,7 @@ class _Extras:
         return None if value == "" else value
 
     def _invalid(self, name: str, value: Any, expected: str) -> ChatmaidConfigurationError:
-        return ChatmaidConfigurationError(
-            f"connection {self._conn_id!r}: extra {name!r} must be {expected} (got {value!r})"
-        )
+        return ChatmaidConfigurationError(f"extra {name!r} must be {expected} (got {value!r})")
 
     def text(self, name: str) -> str | None:
         value = self._raw(name)

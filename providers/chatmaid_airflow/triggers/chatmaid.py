@@ -13,10 +13,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timezone
 from typing import Any
 
-from airflow.providers.common.compat.sdk import AirflowException
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from chatmaid import DeliveryTimeoutError, Message
+from chatmaid import ChatmaidError, DeliveryTimeoutError, Message
+from chatmaid_airflow.exceptions import ChatmaidFatalError, ChatmaidRetryableError
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 
 # Even past its end time a (re)started trigger looks once before reporting a timeout.
@@ -28,8 +29,9 @@ class ChatmaidMessageTrigger(BaseTrigger):
 
     The event is ``{"status": "done", "message": {...}}`` with the message as the API
     returns it, ``{"status": "timeout", ...}`` at ``end_time``, or
-    ``{"status": "error", ...}``; ``message_from_event`` turns it back into a ``Message``
-    or the exception that fails the task.
+    ``{"status": "error", "error": ..., "retryable": ...}`` (``retryable`` is false where a
+    retry cannot help, e.g. a 401); ``message_from_event`` turns it back into a
+    ``Message`` or the exception that fails the task.
 
     :param message_id: the message to watch.
     :param end_time: when to stop, as a Unix timestamp (wall clock, survives restarts).
@@ -76,26 +78,34 @@ class ChatmaidMessageTrigger(BaseTrigger):
 
     async def _wait(self) -> dict[str, Any]:
         base = {"message_id": self.message_id}
+        hook = ChatmaidHook(self.chatmaid_conn_id)
         try:
-            async with ChatmaidHook(self.chatmaid_conn_id).async_client() as client:
-                message = await client.wait_for_terminal(
-                    self.message_id,
-                    timeout=max(self.end_time - time.time(), _LAST_LOOK),
-                    poll_interval=self.poll_interval,
-                    max_poll_interval=self.max_poll_interval,
-                    backoff=self.backoff,
-                )
-        except DeliveryTimeoutError as exc:
-            end = datetime.fromtimestamp(self.end_time, timezone.utc).isoformat(timespec="seconds")
-            error = (
-                f"Chatmaid message {self.message_id} still {exc.status!r} at the end of its "
-                f"wait ({end}); raise the timeout or track it by webhook"
-            )
-            return {**base, "status": "timeout", "last_status": exc.status, "error": error}
+            async with hook.async_client() as client:
+                with hook.task_errors():
+                    try:
+                        message = await client.wait_for_terminal(
+                            self.message_id,
+                            timeout=max(self.end_time - time.time(), _LAST_LOOK),
+                            poll_interval=self.poll_interval,
+                            max_poll_interval=self.max_poll_interval,
+                            backoff=self.backoff,
+                        )
+                    except DeliveryTimeoutError as exc:
+                        return {**base, **self._timeout(exc.status)}
         except Exception as exc:  # reported to the task, which fails with it
-            return {**base, "status": "error", "error": f"{type(exc).__name__}: {exc}"}
+            error = str(exc) if isinstance(exc, ChatmaidError) else f"{type(exc).__name__}: {exc}"
+            retryable = not isinstance(exc, AirflowFailException)
+            return {**base, "status": "error", "error": error, "retryable": retryable}
         self.log.info("Chatmaid message %s is %s", message.id, message.status)
         return {**base, "status": "done", "message": message.to_api()}
+
+    def _timeout(self, status: str) -> dict[str, Any]:
+        end = datetime.fromtimestamp(self.end_time, timezone.utc).isoformat(timespec="seconds")
+        error = (
+            f"Chatmaid message {self.message_id} still {status!r} at the end of its "
+            f"wait ({end}); raise the timeout or track it by webhook"
+        )
+        return {"status": "timeout", "last_status": status, "error": error}
 
 
 def message_from_event(
@@ -107,7 +117,10 @@ def message_from_event(
         return Message.model_validate(event["message"])
     if status == "timeout":
         raise timeout_error(event["error"])
-    raise AirflowException(
+    error = (
         f"waiting for Chatmaid message {event.get('message_id')} failed: "
         f"{event.get('error', event)}"
     )
+    if event.get("retryable") is False:
+        raise ChatmaidFatalError(error)
+    raise ChatmaidRetryableError(error)

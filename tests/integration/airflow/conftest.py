@@ -32,6 +32,7 @@ class RunDag(Protocol):
         *,
         key: Literal["test", "live"] = "test",
         connection: dict[str, Any] | str | None = None,
+        connections: dict[str, dict[str, Any] | str] | None = None,
         conf: dict[str, Any] | None = None,
     ) -> DagRunResult: ...
 
@@ -45,21 +46,24 @@ def dag_home(tmp_path_factory: pytest.TempPathFactory) -> DagTestHome:
 @pytest.fixture
 def run_dag(dag_home: DagTestHome, chatmaid_sandbox: SandboxHandle) -> RunDag:
     """Run a DAG file once; ``chatmaid_default`` uses the ``key`` asked for unless
-    ``connection`` replaces it, ``chatmaid_live`` always uses the live key."""
+    ``connection`` replaces it, ``chatmaid_live`` always uses the live key; ``connections``
+    adds others."""
 
     def run(
         dag_file: str,
         *,
         key: Literal["test", "live"] = "test",
         connection: dict[str, Any] | str | None = None,
+        connections: dict[str, dict[str, Any] | str] | None = None,
         conf: dict[str, Any] | None = None,
     ) -> DagRunResult:
         api_key = chatmaid_sandbox.live_key if key == "live" else chatmaid_sandbox.test_key
-        connections = {
+        defined: dict[str, dict[str, Any] | str] = {
             "chatmaid_default": connection or chatmaid_connection(chatmaid_sandbox.url, api_key),
             "chatmaid_live": chatmaid_connection(chatmaid_sandbox.url, chatmaid_sandbox.live_key),
+            **(connections or {}),
         }
-        return dag_home.run(dag_file, connections=connections, conf=conf)
+        return dag_home.run(dag_file, connections=defined, conf=conf)
 
     return run
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from chatmaid.sandbox import SandboxHandle
+from chatmaid_airflow.testing import chatmaid_connection
 
 from .conftest import RunDag
 
@@ -81,3 +82,57 @@ def test_sensor_poke_and_reschedule_modes(
     assert "up_for_reschedule" in result.output.lower()
     polls = chatmaid_sandbox.admin.requests()["byEndpoint"]["GET /v1/messages/{messageId}"]
     assert polls["200"] >= 4  # each mode saw its message pending before it was sent
+
+
+def test_errors_a_retry_cannot_fix_fail_at_once_and_say_where(
+    run_dag: RunDag, sent_messages: Messages, chatmaid_sandbox: SandboxHandle
+) -> None:
+    sandbox = chatmaid_sandbox
+    host = sandbox.url.removeprefix("http://")
+    no_scope = sandbox.admin.create_api_key(scopes=["account:read"])["key"]
+    wrong_key = "sk_test_not_a_key_of_this_account"
+    result = run_dag(
+        "chatmaid_it_fail_fast.py",
+        connections={
+            "chatmaid_wrong_key": chatmaid_connection(sandbox.url, wrong_key),
+            "chatmaid_no_key": {"conn_type": "chatmaid", "host": sandbox.url},
+            "chatmaid_no_scope": chatmaid_connection(sandbox.url, no_scope),
+            "chatmaid_no_scheme": chatmaid_connection(host, sandbox.test_key),
+            "chatmaid_unreachable": chatmaid_connection(
+                "http://127.0.0.1:1", sandbox.test_key, max_retries=0
+            ),
+        },
+    )
+    out = result.output
+
+    states = {t.task_id: (t.state, t.try_number) for t in result.tasks}
+    fatal = ["wrong_key", "no_key", "missing", "no_scope", "no_scheme", "sender_offline"]
+    assert states == {
+        **dict.fromkeys([*fatal, "not_e164", "same_key_other_text"], ("failed", 1)),
+        "unreachable": ("failed", 2),  # transient: retried
+        "keyed": ("success", 1),
+    }
+    at = f"host {host})"
+    for expected in [
+        f"Chatmaid (connection 'chatmaid_wrong_key', {at}: HTTP 401 Unauthorized on "
+        "/v1/phone-numbers: Invalid API key; check the API key in the connection's password",
+        f"Chatmaid (connection 'chatmaid_no_key', {at}: no API key: put sk_test_... or "
+        "sk_live_... in the connection's password field (API key)",
+        "Chatmaid connection 'chatmaid_missing' is not defined: add it under Admin > "
+        "Connections (type Chatmaid), or set AIRFLOW_CONN_CHATMAID_MISSING",
+        f"Chatmaid (connection 'chatmaid_no_scope', {at}: HTTP 403 Forbidden on /v1/phone-numbers",
+        f"Chatmaid (connection 'chatmaid_no_scheme', {at}: the Base URL (host) '{host}' has no "
+        f"scheme: write https://{host}, or http://{host} for a local sandbox",
+        f"Chatmaid (connection 'chatmaid_live', {at}: HTTP 400 Bad Request on /v1/messages/send",
+        f"Chatmaid (connection 'chatmaid_default', {at}: invalid send_message: Phone number "
+        "must be in E.164 format (e.g., +1987654321); got '5557654321'; fix the task's arguments",
+        f"Chatmaid (connection 'chatmaid_default', {at}: idempotency key 'it-fail-fast' already "
+        "belongs to message msg_",
+        "Chatmaid (connection 'chatmaid_unreachable', host 127.0.0.1:1): ConnectError: ",
+    ]:
+        assert expected in out
+    assert out.count("check the connection's Base URL if this persists") >= 2  # both tries
+    (kept,) = sent_messages()
+    assert kept["content"] == "the first text"
+    for secret in (sandbox.test_key, sandbox.live_key, wrong_key, no_scope):
+        assert secret not in out

@@ -127,8 +127,12 @@ def test_trigger_honours_429_and_errors_become_events(
     assert time.monotonic() - started >= 2.0  # waited out both Retry-After answers
     assert chatmaid_sandbox.admin.requests()["byStatus"]["429"] == 2
     missing = first_event(ChatmaidMessageTrigger("msg_missing", time.time() + 30))
-    assert missing["status"] == "error"
-    assert missing["error"].startswith("NotFoundError: HTTP 404")
+    assert (missing["status"], missing["retryable"]) == ("error", False)  # a retry cannot help
+    host = chatmaid_sandbox.url.removeprefix("http://")
+    assert missing["error"].startswith(
+        f"Chatmaid (connection 'chatmaid_default', host {host}): HTTP 404 Not Found on "
+        "/v1/messages/msg_missing"
+    )
 
 
 def test_concurrent_triggers_share_one_client_and_poll_lightly(
