@@ -51,6 +51,7 @@ from .offsets import CommitPoint, OffsetBook, OffsetTracker, PartitionId, decode
 from .rateshare import RateShare
 from .records import Consumed, SourceRecord
 from .settings import BridgeSettings
+from .transactions import TransactionalPublisher, TransactionFailed
 
 logger = logging.getLogger("chatmaid_kafka.consumer")
 
@@ -81,6 +82,7 @@ class NotifyConsumer:
         api: ApiWatch | None = None,
         halt: ApiHalt | None = None,
         share: RateShare | None = None,
+        transactions: TransactionalPublisher | None = None,
     ) -> None:
         self._settings = settings
         self._consumer = kafka_consumer
@@ -90,6 +92,8 @@ class NotifyConsumer:
         self._api = api
         self._halt = halt
         self._share = share
+        self._tx = transactions
+        self._rewind_needed = False  # an aborted transaction: read again from the commit
         self._book = OffsetBook()
         self._last_commit = 0.0
         self._last_lag = 0.0
@@ -151,6 +155,8 @@ class NotifyConsumer:
     # -- the poll loop --------------------------------------------------------------
 
     def _poll_once(self) -> None:
+        if self._rewind_needed:
+            self._rewind()
         self._rejoin_if_stuck()
         self._share_rate()
         self._apply_backpressure()
@@ -273,6 +279,10 @@ class NotifyConsumer:
         if now - self._last_commit < self._settings.commit_interval:
             return
         self._last_commit = now
+        if self._tx is not None:
+            if any(tracker.uncommitted() is not None for tracker in self._book.trackers()):
+                self._commit_transaction(self._book.trackers())
+            return
         offsets = {}
         for tracker in self._book.trackers():
             point = tracker.uncommitted()
@@ -284,6 +294,9 @@ class NotifyConsumer:
 
     def _commit_final(self, trackers: list[OffsetTracker]) -> None:
         """Commit every watermark synchronously: the last word before leaving the group."""
+        if self._tx is not None:
+            self._commit_transaction(trackers)
+            return
         offsets = _commit_points(trackers)
         if not offsets:
             return
@@ -291,6 +304,49 @@ class NotifyConsumer:
             self._consumer.commit(offsets)
         except KafkaError as exc:
             logger.warning("final commit failed (unfinished events are read again): %s", exc)
+
+    def _commit_transaction(self, trackers: list[OffsetTracker]) -> bool:
+        """Commit the open transaction with the commit points of ``trackers`` (all the
+        partitions whose records it may hold); on failure, read again from the commit."""
+        assert self._tx is not None
+        points: dict[OffsetTracker, CommitPoint] = {}
+
+        def offsets() -> dict[TopicPartition, OffsetAndMetadata]:
+            points.update((t, p) for t in trackers if (p := t.commit_point()) is not None)
+            return {TopicPartition(*t.partition): _offset(p) for t, p in points.items()}
+
+        try:
+            self._tx.commit(offsets, self._consumer.group_metadata(), on_abort=self._close_all)
+        except TransactionFailed as exc:
+            logger.warning("%s; reading again from the last commit", exc)
+            self._rewind_needed = True
+            return False
+        for tracker, point in points.items():
+            tracker.mark_committed(point)
+        return True
+
+    def _close_all(self) -> None:
+        """No outcome of the current progress may be produced any more (it is rewound)."""
+        for tracker in self._book.trackers():
+            tracker.close()
+        self._rewind_needed = True
+
+    def _rewind(self) -> None:
+        """After an aborted transaction: forget every partition's progress and read each
+        again from its committed offset (its records of that transaction are gone)."""
+        self._rewind_needed = False
+        trackers = self._book.trackers()
+        partitions = [tracker.partition for tracker in trackers]
+        self._let_go(trackers)
+        self._book.assign(partitions)
+        self._fresh.update(partitions)
+        for partition in partitions:
+            topic_partition = TopicPartition(*partition)
+            committed = self._consumer.committed(topic_partition, timeout_ms=10_000)
+            if committed is None:
+                self._consumer.seek_to_beginning(topic_partition)
+            else:
+                self._consumer.seek(topic_partition, committed)
 
     def _committed(self, offsets: dict[Any, Any], response: object) -> None:
         if isinstance(response, BaseException):
@@ -353,7 +409,10 @@ class NotifyConsumer:
         trackers = self._book.trackers(PartitionId(*p) for p in partitions)
         for tracker in trackers:
             tracker.stop()
-        await self._commit_now(trackers)
+        if self._tx is not None:  # the transaction holds records of every partition
+            self._commit_transaction(self._book.trackers())
+        else:
+            await self._commit_now(trackers)
         for tracker in trackers:
             point = tracker.committable()
             if tracker.pending and point is not None:
@@ -361,8 +420,11 @@ class NotifyConsumer:
         self._let_go(trackers)
 
     def lost(self, partitions: Iterable[Any]) -> None:
-        """Partitions lost without a chance to commit: abandon their events."""
+        """Partitions lost without a chance to commit: abandon their events (and, with
+        transactions, the open one, which may hold their records)."""
         self._let_go(self._book.trackers(PartitionId(*p) for p in partitions))
+        if self._tx is not None:
+            self._tx.abort(on_abort=self._close_all)
 
     async def _commit_now(self, trackers: list[OffsetTracker]) -> None:
         offsets = _commit_points(trackers)

@@ -240,7 +240,7 @@ class EventProcessor:
                 loop.call_later, delay, self._publish, consumed, again, loop, attempt + 1
             )
 
-        self._publisher.send(outcome.records, done)
+        self._publisher.send(outcome.records, done, wanted=lambda: not tracker.closed)
 
     def _acknowledged(self, outcome: Outcome) -> None:
         if outcome.dead_letter_stage is not None:

@@ -67,8 +67,20 @@ class Publisher:
             except KafkaError as exc:
                 raise PublishError(f"no metadata for topic {topic!r}: {exc}") from exc
 
-    def send(self, records: Sequence[OutgoingRecord], on_done: Done) -> None:
-        """Produce ``records``; ``on_done`` is called once, when all are acked or one failed."""
+    def send(
+        self,
+        records: Sequence[OutgoingRecord],
+        on_done: Done,
+        *,
+        wanted: Callable[[], bool] | None = None,
+    ) -> None:
+        """Produce ``records``; ``on_done`` is called once, when all are acked or one failed.
+
+        Nothing is produced (and ``on_done`` never called) if ``wanted()`` is false: the
+        event's partition is no longer ours.
+        """
+        if wanted is not None and not wanted():
+            return
         if not records:
             on_done(None)
             return

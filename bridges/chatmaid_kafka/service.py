@@ -36,6 +36,7 @@ from .records import Consumed
 from .server import HttpServer
 from .settings import BridgeSettings
 from .topics import ensure_topics
+from .transactions import TransactionalPublisher
 
 logger = logging.getLogger("chatmaid_kafka.service")
 
@@ -67,6 +68,7 @@ class Bridge:
         self._consume = consume
         self._receive = receive
         self._publisher: Publisher | None = None
+        self._transactions: TransactionalPublisher | None = None
         self._index: CorrelationIndex | None = None
         self._tail: CorrelationTail | None = None
         self._sends: _Sends | None = None
@@ -111,7 +113,13 @@ class Bridge:
                 self.metrics,
             )
         if self._consume:
-            self._sends = self._start_consumer(self._publisher)
+            outcomes = self._publisher
+            if s.exactly_once:
+                self._transactions = TransactionalPublisher.connect_transactional(
+                    s.kafka_options(), s.transactional_id_or_default()
+                )
+                outcomes = self._transactions
+            self._sends = self._start_consumer(outcomes)
         app = create_app(self.metrics, self.health, receiver, s.webhook_path)
         self._http = HttpServer(app, s.host, s.port).start()
         logger.info(
@@ -166,8 +174,9 @@ class Bridge:
             self._http.stop()
         if self._tail is not None:
             self._tail.stop()
-        if self._publisher is not None:
-            self._publisher.close()
+        for publisher in (self._publisher, self._transactions):
+            if publisher is not None:
+                publisher.close()
         if sends is not None:
             sends.loop.run(sends.client.aclose(), timeout=10)
             sends.loop.stop()
@@ -204,7 +213,15 @@ class Bridge:
         if bucket is not None and s.rate_limit_scope == "group":
             share = RateShare(bucket, bucket.per_minute, self.metrics)
         consumer = NotifyConsumer(
-            s, NotifyConsumer.connect(s), dispatcher, loop, self.metrics, watch, halt, share
+            s,
+            NotifyConsumer.connect(s),
+            dispatcher,
+            loop,
+            self.metrics,
+            watch,
+            halt,
+            share,
+            self._transactions,
         )
         sends = _Sends(consumer, loop, client, halt)
         sends.thread = threading.Thread(

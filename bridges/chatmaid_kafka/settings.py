@@ -10,6 +10,7 @@ never show in a process list.
 from __future__ import annotations
 
 import re
+import uuid
 from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -153,6 +154,19 @@ class BridgeSettings(BaseSettings):
     shutdown_timeout: float = _field(
         30.0, "seconds to drain in-flight sends at shutdown", "consumer", ge=0
     )
+    exactly_once: bool = _field(
+        False,
+        "write outcome records and offsets in one Kafka transaction: a read_committed "
+        "reader of the results sees each accepted record once",
+        "consumer",
+    )
+    transactional_id: str | None = _field(
+        None,
+        "transactional ID with --exactly-once, unique per process and stable across its "
+        "restarts (default: from --group-id and --group-instance-id, else random)",
+        "consumer",
+        min_length=1,
+    )
     auto_offset_reset: Literal["earliest", "latest"] = _field(
         "earliest", "where a new group starts reading", "consumer"
     )
@@ -241,6 +255,14 @@ class BridgeSettings(BaseSettings):
         if (self.sasl_mechanism is None) != (self.sasl_username is None):
             raise ValueError("sasl_mechanism and sasl_username go together")
         return self
+
+    def transactional_id_or_default(self) -> str:
+        """The transactional ID: given, else stable with static membership, else random
+        (a dead process's open transaction then ends by the broker's timeout, 10 s)."""
+        if self.transactional_id is not None:
+            return self.transactional_id
+        member = self.group_instance_id or uuid.uuid4().hex[:12]
+        return f"chatmaid-bridge-{self.group_id}-{member}"
 
     def webhook_secrets(self) -> list[str]:
         """The webhook secret(s) (several while one is being rotated)."""

@@ -128,15 +128,17 @@ class TopicSet:
 
 
 class TopicReader:
-    """Reads a whole topic from the beginning, accumulating ``records`` as it goes."""
+    """Reads a whole topic from the beginning, accumulating ``records`` as it goes
+    (``read_committed``: only records of committed transactions)."""
 
-    def __init__(self, bootstrap: str, topic: str) -> None:
+    def __init__(self, bootstrap: str, topic: str, *, read_committed: bool = False) -> None:
         self.records: list[Record] = []
         self._consumer = KafkaConsumer(
             bootstrap_servers=bootstrap,
             enable_auto_commit=False,
             fetch_max_wait_ms=50,
             max_partition_fetch_bytes=4 * 1024 * 1024,
+            isolation_level="read_committed" if read_committed else "read_uncommitted",
         )
         partitions = self._consumer.partitions_for_topic(topic) or set()
         self._consumer.assign([TopicPartition(topic, p) for p in sorted(partitions)])

@@ -289,3 +289,14 @@ def private_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
     broker.up()
     yield broker
     broker.down()
+
+
+@pytest.fixture
+def private_topics(private_broker: PrivateBroker) -> Iterator[Topics]:
+    """Fresh topics on the private broker (which is up when a test starts)."""
+    private_broker.up()
+    made = Topics(private_broker.bootstrap)
+    made.create()
+    yield made
+    private_broker.up()
+    made.delete()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,17 +30,6 @@ from tests.integration.kafka_helpers import (
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def private_topics(private_broker: PrivateBroker) -> Iterator[Topics]:
-    """Fresh topics on the private broker (which is up when a test starts)."""
-    private_broker.up()
-    made = Topics(private_broker.bootstrap)
-    made.create()
-    yield made
-    private_broker.up()
-    made.delete()
 
 
 def committed(topics: Topics) -> dict[int, int | None]:

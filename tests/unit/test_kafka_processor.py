@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -95,7 +95,15 @@ class FakePublisher(Publisher):
         self.sent: list[OutgoingRecord] = []
         self.attempts = 0
 
-    def send(self, records: Sequence[OutgoingRecord], on_done: Done) -> None:
+    def send(
+        self,
+        records: Sequence[OutgoingRecord],
+        on_done: Done,
+        *,
+        wanted: Callable[[], bool] | None = None,
+    ) -> None:
+        if wanted is not None and not wanted():
+            return
         self.attempts += 1
         if self.failures:
             self.failures -= 1
