@@ -15,7 +15,9 @@ start, imports and the group join are not counted; everything after is.
    that polls one record at a time, sends it with a blocking ``httpx.Client.post`` and
    ``commit()``s after each, over the same kind of topic. It is latency-bound and steady,
    so it runs on ``--naive-events`` (150) events; it publishes no result records, which
-   makes the comparison conservative. Bar: at least 10 times the naive bridge.
+   makes the comparison conservative. Bar: at least 10 times the naive bridge. The same
+   bridge with ``--exactly-once`` (results read as read_committed) is set against it:
+   bar 0.7.
 2. ``--latency 0`` (near the machine's limit): versus the highest rate raw httpx
    reaches posting the same sends to the same sandbox without Kafka, in this process,
    with as many tasks and connections as the bridge's concurrency: one
@@ -69,6 +71,7 @@ from _report import alternate, emit, fail
 
 NAIVE_TARGET = 10.0
 RAW_TARGET = 0.7
+EXACTLY_ONCE_TARGET = 0.7
 CONCURRENCY = int(BridgeSettings.model_fields["concurrency"].default)
 LOG_APPEND_TIME_TYPE = 1  # kafka-python's record.timestamp_type for LogAppendTime
 
@@ -86,9 +89,15 @@ class Checks:
 
 
 def bridge_round(
-    bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace, checks: Checks
+    bootstrap: str,
+    sandbox: SandboxHandle,
+    args: argparse.Namespace,
+    checks: Checks,
+    *,
+    exactly_once: bool = False,
 ) -> tuple[float, dict[str, Any]]:
-    """Events/s of one bridge run over ``args.events`` fresh events, and its details."""
+    """Events/s of one bridge run over ``args.events`` fresh events, and its details
+    (``exactly_once``: with ``--exactly-once``, results read as read_committed)."""
     run = run_id()
     events = [notify_event(run, i) for i in range(args.events)]
     expected = [e["eventId"] for e in events]
@@ -96,8 +105,11 @@ def bridge_round(
     with fresh_topics(bootstrap, "throughput", args.partitions) as topics:
         produce_events(bootstrap, topics.notify, events)
         flags = [*topics.flags("consume"), "--requests-per-minute", "0"]
+        if exactly_once:
+            flags.append("--exactly-once")
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
-        with bridge, TopicReader(bootstrap, topics.results) as results:
+        reader = TopicReader(bootstrap, topics.results, read_committed=exactly_once)
+        with bridge, reader as results:
             bridge.start()
             complete = reached(results, lambda r: len(r) >= args.events, args.timeout)
             records = results.settle(1.0)
@@ -272,13 +284,15 @@ def phase(
     if latency > 0:
         fault = sandbox.admin.inject_latency(latency, method="POST", path="/v1/messages/send")
     raw = {f"raw_{p}x{CONCURRENCY // p}": p for p in args.raw_pools}
-    variants = ["bridge", "naive"] if latency > 0 else ["bridge", *raw]
+    variants = ["bridge", "naive", "exactly_once"] if latency > 0 else ["bridge", *raw]
     details: list[dict[str, Any]] = []
 
     def run(name: str) -> float:
         if name == "bridge":
             rate, detail = bridge_round(bootstrap, sandbox, args, checks)
             details.append(detail)
+        elif name == "exactly_once":
+            rate, _ = bridge_round(bootstrap, sandbox, args, checks, exactly_once=True)
         elif name == "naive":
             rate = naive_round(bootstrap, sandbox, args, checks)
         else:
@@ -320,6 +334,20 @@ def phase(
                 "(mean); publishes no result records",
                 "naive_events": args.naive_events,
                 "naive_rounds": [round(r, 2) for r in rates["naive"]],
+            },
+        )
+        emit(
+            f"bridge_exactly_once_latency_{round(latency * 1000)}ms",
+            figure=statistics.mean(rates["exactly_once"]),
+            baseline=figure,
+            unit="events/s",
+            target=EXACTLY_ONCE_TARGET,
+            params={
+                **params,
+                "figure": "--exactly-once: events from assignment to the last committed "
+                "message.accepted appended, read as read_committed (mean)",
+                "baseline": "the same bridge, at-least-once (mean)",
+                "exactly_once_rounds": [round(r, 1) for r in rates["exactly_once"]],
             },
         )
     else:
