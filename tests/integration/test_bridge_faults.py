@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,14 @@ def test_a_429_window_and_5xx_answers_delay_but_lose_nothing(
     produce_events(topics.bootstrap, topics.notify, events)
 
     wait_until(lambda: len(bridge_messages(sandbox.admin)) >= COUNT // 4, 60, "a quarter sent")
-    sandbox.admin.force_rate_limit(2.0, retry_after=1, path=send)
+    # A documented 429: retryAfter 3 in the body, no Retry-After header. The bridge
+    # pauses its partitions for as long as it says.
+    sandbox.admin.force_rate_limit(2.0, retry_after=3, path=send)
     wait_until(lambda: bridge.metric("chatmaid_bridge_api_rate_limited_total") > 0, 10, "a 429")
+    wait_until(lambda: bridge.metric("chatmaid_bridge_partitions_paused") == 4, 3, "a pause")
+    paused_at = time.monotonic()
+    wait_until(lambda: bridge.metric("chatmaid_bridge_partitions_paused") < 4, 10, "resumed")
+    assert time.monotonic() - paused_at >= 2.0  # ~3 s from the 429, less the polling lag
     wait_until(lambda: len(bridge_messages(sandbox.admin)) >= COUNT, 120, "every send")
 
     messages = bridge_messages(sandbox.admin)
