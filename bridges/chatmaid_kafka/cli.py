@@ -35,6 +35,7 @@ from .records import result_record_schema
 from .replay import replay
 from .service import Bridge, StartupError
 from .settings import BridgeSettings
+from .supervisor import supervise
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -108,7 +109,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     missing = settings.missing(groups)
     if missing:
         return _config_error([f"{name} is not set" for name in missing])
+    if settings.processes > 1 and args.command != "consume":
+        return _config_error(["--processes: only consume runs several processes "
+                              "(run a separate receive for webhooks)"])  # fmt: skip
     configure_logging(settings.log_level, settings.log_format, _secrets(settings))
+    if settings.processes > 1:
+        return supervise(sys.argv[1:] if argv is None else argv, settings)
     return serve(settings, consume="api" in groups, receive="receiver" in groups)
 
 

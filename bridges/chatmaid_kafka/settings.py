@@ -135,6 +135,14 @@ class BridgeSettings(BaseSettings):
         "must use one",
         "consumer",
     )
+    processes: int = _field(
+        1,
+        "consume: run this many consumer processes of the group (a core each), "
+        "supervised; their HTTP ports are --port + i",
+        "consumer",
+        ge=1,
+        le=64,
+    )
     concurrency: int = _field(32, "sends in flight at once", "consumer", ge=1, le=10_000)
     max_pending_per_partition: int = _field(
         500, "events read but not finished per partition before it is paused", "consumer", ge=1

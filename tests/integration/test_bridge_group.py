@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from chatmaid_kafka.testing import TopicReader
@@ -62,3 +63,43 @@ def test_two_bridges_in_one_group_send_every_event_exactly_once(
     assert second.metric("chatmaid_bridge_events_sent_total") > 0
     assert first.terminate() == 0
     assert second.terminate() == 0
+
+
+def test_one_consume_command_runs_several_processes_of_the_group(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    sandbox = chatmaid_sandbox
+    sandbox.admin.update_settings(rate_limit=0)
+    args = [*topics.flags(), "--requests-per-minute", "0", "--processes", "2"]
+    bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path)
+    bridges.append(bridge)
+    bridge.start()
+    second = f"http://127.0.0.1:{bridge.port + 1}"
+    wait_until(lambda: listening_ok(f"{second}/healthz"), 60, "the second process")
+    events = [notify_event(topics.suffix, i) for i in range(200)]
+    produce_events(topics.bootstrap, topics.notify, events, keys=40)
+    wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 200, 60, "every send")
+
+    messages = bridge_messages(sandbox.admin)
+    assert len(messages) == 200
+    assert len({m["idempotencyKey"] for m in messages}) == 200
+    # Both processes consumed: each owns some of the 4 partitions and sent its events.
+    sent = [metric(url, "chatmaid_bridge_events_sent_total") for url in (bridge.url, second)]
+    assert sum(sent) >= 200
+    assert min(sent) > 0
+    assert bridge.terminate() == 0
+    assert not listening_ok(f"{second}/healthz")
+
+
+def listening_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def metric(url: str, name: str) -> float:
+    for line in httpx.get(f"{url}/metrics", timeout=5).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return 0.0
