@@ -17,7 +17,9 @@ start, imports and the group join are not counted; everything after is.
    so it runs on ``--naive-events`` (150) events; it publishes no result records, which
    makes the comparison conservative. Bar: at least 10 times the naive bridge. The same
    bridge with ``--exactly-once`` (results read as read_committed) is set against it:
-   bar 0.7.
+   bar 0.7. The bridge is also set against its own bound, ``concurrency / latency``
+   (32 / 0.1 s = 320/s), at its default concurrency and at each ``--sweep`` value (128,
+   512): bar 0.85.
 2. ``--latency 0`` (near the machine's limit): versus the highest rate raw httpx
    reaches posting the same sends to the same sandbox without Kafka, in this process,
    with as many tasks and connections as the bridge's concurrency: one
@@ -72,6 +74,7 @@ from _report import alternate, emit, fail
 NAIVE_TARGET = 10.0
 RAW_TARGET = 0.7
 EXACTLY_ONCE_TARGET = 0.7
+BOUND_TARGET = 0.85
 CONCURRENCY = int(BridgeSettings.model_fields["concurrency"].default)
 LOG_APPEND_TIME_TYPE = 1  # kafka-python's record.timestamp_type for LogAppendTime
 
@@ -95,23 +98,27 @@ def bridge_round(
     checks: Checks,
     *,
     exactly_once: bool = False,
+    concurrency: int = CONCURRENCY,
+    events: int | None = None,
 ) -> tuple[float, dict[str, Any]]:
     """Events/s of one bridge run over ``args.events`` fresh events, and its details
     (``exactly_once``: with ``--exactly-once``, results read as read_committed)."""
     run = run_id()
-    events = [notify_event(run, i) for i in range(args.events)]
-    expected = [e["eventId"] for e in events]
-    checks.runs[run] = args.events
+    count = events or args.events
+    batch = [notify_event(run, i) for i in range(count)]
+    expected = [e["eventId"] for e in batch]
+    checks.runs[run] = count
     with fresh_topics(bootstrap, "throughput", args.partitions) as topics:
-        produce_events(bootstrap, topics.notify, events)
-        flags = [*topics.flags("consume"), "--requests-per-minute", "0"]
+        produce_events(bootstrap, topics.notify, batch)
+        flags = [*topics.flags("consume"), "--requests-per-minute", "0",
+                 "--concurrency", str(concurrency)]  # fmt: skip
         if exactly_once:
             flags.append("--exactly-once")
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
         reader = TopicReader(bootstrap, topics.results, read_committed=exactly_once)
         with bridge, reader as results:
             bridge.start()
-            complete = reached(results, lambda r: len(r) >= args.events, args.timeout)
+            complete = reached(results, lambda r: len(r) >= count, args.timeout)
             records = results.settle(1.0)
             retries = bridge.metric("chatmaid_bridge_api_retries_total")
             code = bridge.terminate()
@@ -125,7 +132,7 @@ def bridge_round(
     others = len(records) - len(accepted)
     if not complete or duplicated or missing or others or letters:
         checks.problems.append(
-            f"bridge {run}: {len(accepted)} accepted records for {args.events} events "
+            f"bridge {run}: {len(accepted)} accepted records for {count} events "
             f"({missing} missing, {duplicated} duplicated, {others} of other types), "
             f"{len(letters)} dead letters"
         )
@@ -337,6 +344,37 @@ def phase(
             },
         )
         emit(
+            f"bridge_throughput_latency_{round(latency * 1000)}ms_vs_bound",
+            figure=figure,
+            baseline=CONCURRENCY / latency,
+            unit="events/s",
+            target=BOUND_TARGET,
+            params={**params, "baseline": f"the bound: concurrency / latency = "
+                    f"{CONCURRENCY} / {latency:g} s"},
+        )  # fmt: skip
+        for concurrency in args.sweep:
+            swept = [
+                bridge_round(
+                    bootstrap,
+                    sandbox,
+                    args,
+                    checks,
+                    concurrency=concurrency,
+                    events=max(args.events, concurrency * 20),
+                )[0]
+                for _ in range(args.rounds)
+            ]
+            emit(
+                f"bridge_throughput_latency_{round(latency * 1000)}ms_concurrency_{concurrency}",
+                figure=statistics.mean(swept),
+                baseline=concurrency / latency,
+                unit="events/s",
+                target=BOUND_TARGET,
+                params={**params, "bridge_concurrency": concurrency,
+                        "bridge_rounds": [round(r, 1) for r in swept],
+                        "baseline": f"the bound: {concurrency} / {latency:g} s"},
+            )  # fmt: skip
+        emit(
             f"bridge_exactly_once_latency_{round(latency * 1000)}ms",
             figure=statistics.mean(rates["exactly_once"]),
             baseline=figure,
@@ -384,6 +422,13 @@ def main() -> int:
         nargs="+",
         default=[1, 8],
         help="raw baseline variants: the concurrency split over this many httpx clients",
+    )
+    parser.add_argument(
+        "--sweep",
+        type=int,
+        nargs="*",
+        default=[128, 512],
+        help="further --concurrency values run at each latency > 0, against their bounds",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="give up a run after (s)")
     args = parser.parse_args()

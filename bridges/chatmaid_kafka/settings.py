@@ -129,7 +129,7 @@ class BridgeSettings(BaseSettings):
         min_length=1,
     )
     partition_assignment: Literal["cooperative-sticky", "eager"] = _field(
-        "eager",
+        "cooperative-sticky",
         "rebalance protocol: cooperative-sticky moves only the partitions that change "
         "owner (KIP-429), eager revokes every partition at each rebalance; one group "
         "must use one",
@@ -154,7 +154,11 @@ class BridgeSettings(BaseSettings):
         300_000, "Kafka max.poll.interval.ms (the bridge polls far more often)", "consumer", ge=1
     )
     session_timeout_ms: int = _field(
-        45_000, "Kafka session.timeout.ms (heartbeats: 3 s, or a third of it)", "consumer", ge=3000
+        6_000,
+        "Kafka session.timeout.ms: how soon a dead member's partitions move (heartbeats "
+        "every third of it, on kafka-python's IO thread)",
+        "consumer",
+        ge=3000,
     )
     commit_interval: float = _field(
         0.5, "seconds between commits of the completed watermark", "consumer", ge=0
