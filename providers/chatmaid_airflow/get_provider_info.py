@@ -22,6 +22,8 @@ def get_provider_info() -> dict[str, Any]:
             {
                 "integration-name": _INTEGRATION,
                 "external-doc-url": "https://developers.chatmaid.net/docs",
+                "logo": "/docs/integration-logos/chatmaid.svg",
+                "how-to-guide": ["/docs/airflow.md"],
                 "tags": ["service"],
             }
         ],
@@ -30,6 +32,7 @@ def get_provider_info() -> dict[str, Any]:
         "sensors": [_modules("sensors")],
         "triggers": [_modules("triggers")],
         "notifications": ["chatmaid_airflow.notifications.chatmaid.ChatmaidNotifier"],
+        "extra-links": ["chatmaid_airflow.links.chatmaid.ChatmaidMessageLink"],
         "connection-types": [
             {
                 "connection-type": "chatmaid",
@@ -42,7 +45,7 @@ def get_provider_info() -> dict[str, Any]:
                     },
                     "timeout": {
                         "label": "Request timeout (s)",
-                        "schema": {"type": ["number", "null"]},
+                        "schema": {"type": ["number", "null"], "exclusiveMinimum": 0},
                     },
                     "max_retries": {
                         "label": "Max retries",
@@ -60,6 +63,13 @@ def get_provider_info() -> dict[str, Any]:
                         "label": "Idempotency namespace",
                         "schema": {"type": ["string", "null"]},
                     },
+                    "message_url": {
+                        "label": "Message link",
+                        "schema": {
+                            "type": ["string", "null"],
+                            "pattern": "^$|^https?://.*\\{message_id\\}",
+                        },
+                    },
                 },
                 "ui-field-behaviour": {
                     "hidden-fields": ["schema", "port", "login"],
@@ -72,6 +82,7 @@ def get_provider_info() -> dict[str, Any]:
                         "requests_per_minute": "100 (0: no client-side limit)",
                         "default_from_phone": "+15551234567 or a phone id",
                         "idempotency_namespace": "one per deployment sharing the account",
+                        "message_url": "https://dashboard.example.com/messages/{message_id}",
                     },
                 },
             }

@@ -85,6 +85,45 @@ def test_airflow_reads_the_connection_form_from_the_provider_info() -> None:
     assert widgets == {f"extra__chatmaid__{name}" for name in fields}
 
 
+def test_the_logo_and_the_how_to_guide_are_in_the_repository() -> None:
+    (integration,) = get_provider_info()["integrations"]
+    repo = Path(__file__).resolve().parents[2]
+    for path in (integration["logo"], *integration["how-to-guide"]):
+        assert (repo / path.lstrip("/")).is_file(), path
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        (name, value)
+        for name in ("timeout", "max_retries", "requests_per_minute")
+        for value in (-1, 0, 0.5, 2, 100)
+    ]
+    + [
+        ("message_url", "https://dash.example/m/{message_id}"),
+        ("message_url", "https://dash.example/m/"),
+        ("message_url", "ftp://dash.example/{message_id}"),
+        ("message_url", ""),
+    ],
+)
+def test_the_forms_schema_accepts_exactly_what_the_hook_accepts(name: str, value: Any) -> None:
+    """The UI validates extras with the provider info's schema; the hook reads them."""
+    schema = get_provider_info()["connection-types"][0]["conn-fields"][name]["schema"]
+    try:
+        jsonschema.validate(value, schema)
+    except jsonschema.ValidationError:
+        in_form = False
+    else:
+        in_form = True
+    try:
+        settings(extra={name: value})
+    except ChatmaidConfigurationError:
+        in_hook = False
+    else:
+        in_hook = True
+    assert in_form == in_hook
+
+
 # -- connection settings ----------------------------------------------------------------
 
 
@@ -147,7 +186,12 @@ def test_empty_extras_keep_the_core_defaults_and_zero_rate_turns_the_limiter_off
 @pytest.mark.parametrize(
     ("extra", "problem"),
     [
-        ({"timeout": "soon"}, "extra 'timeout' must be a number >= 0 (got 'soon')"),
+        ({"timeout": "soon"}, "extra 'timeout' must be a number > 0 (got 'soon')"),
+        ({"timeout": 0}, "extra 'timeout' must be a number > 0 (got 0)"),
+        (
+            {"message_url": "dashboard/{id}"},
+            "extra 'message_url' must be an http(s) URL with {message_id} in it",
+        ),
         ({"max_retries": 1.5}, "extra 'max_retries' must be a whole number >= 0 (got 1.5)"),
         ({"requests_per_minute": -1}, "extra 'requests_per_minute' must be a number >= 0"),
     ],
@@ -255,6 +299,16 @@ def test_send_takes_the_task_sender_else_the_connection_default(
         "content": "hi",
         "idempotencyKey": "k1",
     }
+
+
+def test_the_message_url_extra_makes_each_messages_link() -> None:
+    hook = ChatmaidHook("unit")
+    hook.__dict__["settings"] = ChatmaidConnectionSettings(
+        api_key=KEY, message_url="https://dash.example/m/{message_id}?from=airflow"
+    )
+    assert hook.message_url("msg_1") == "https://dash.example/m/msg_1?from=airflow"
+    hook.__dict__["settings"] = ChatmaidConnectionSettings(api_key=KEY)
+    assert hook.message_url("msg_1") is None
 
 
 def test_connection_extras_reach_the_client() -> None:

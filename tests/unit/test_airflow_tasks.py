@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
 import jinja2
@@ -25,6 +28,7 @@ from chatmaid_airflow.exceptions import (
     ChatmaidRetryableError,
 )
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
+from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
 from chatmaid_airflow.notifications.chatmaid import ChatmaidNotifier, send_chatmaid_notification
 from chatmaid_airflow.operators.chatmaid import (
     DEFER_GRACE,
@@ -55,6 +59,8 @@ class FakeTI:
     run_id: str = "manual__2026-01-01"
     map_index: int = -1
     try_number: int = 1
+    # The try started before MESSAGE was created: its send is a new one.
+    start_date: datetime = datetime(2026, 2, 6, 14, 18, 30, tzinfo=timezone.utc)
     pushed: dict[str, Any] = field(default_factory=dict)
 
     def xcom_push(self, key: str, value: Any) -> None:
@@ -85,6 +91,17 @@ class FakeHook(ChatmaidHook):
     def wait_for_terminal(self, message_id: str, **options: Any) -> Message:
         self.calls.append(("wait", {"message_id": message_id, **options}))
         return self.current
+
+    def message_url(self, message_id: str) -> str:
+        return f"https://dashboard.example.com/messages/{message_id}"
+
+    @asynccontextmanager
+    async def async_client(self) -> AsyncIterator[Any]:
+        yield None
+
+    async def asend_message(self, client: Any, **fields: Any) -> Message:
+        self.calls.append(("asend", fields))
+        return self.sent
 
 
 def operator(hook: FakeHook, **kwargs: Any) -> ChatmaidSendMessageOperator:
@@ -133,19 +150,25 @@ def test_every_send_field_is_templated() -> None:
             media_urls=["https://cdn.example.com/{{ ds }}.png"],
             from_phone="{{ params.sender }}",
             idempotency_key="report-{{ ds }}",
+            chatmaid_conn_id="chatmaid_{{ params.env }}",
         )
     op.render_template_fields(
-        context(ds="2026-01-02", params={"to": "+15557654321", "sender": "+15551234567"})
+        context(
+            ds="2026-01-02",
+            params={"to": "+15557654321", "sender": "+15551234567", "env": "staging"},
+        )
     )
-    assert (op.to, op.content, op.from_phone, op.idempotency_key) == (
+    assert (op.to, op.content, op.from_phone, op.idempotency_key, op.chatmaid_conn_id) == (
         "+15557654321",
         "Load for 2026-01-02 done",
         "+15551234567",
         "report-2026-01-02",
+        "chatmaid_staging",
     )
     assert op.media_urls == ["https://cdn.example.com/2026-01-02.png"]
+    assert op.hook.chatmaid_conn_id == "chatmaid_staging"
     assert set(ChatmaidNotifier.template_fields) == set(op.template_fields)
-    assert ChatmaidMessageSensor.template_fields == ("message_id",)
+    assert ChatmaidMessageSensor.template_fields == ("message_id", "chatmaid_conn_id")
 
 
 # -- XCom values and failures -------------------------------------------------------------
@@ -154,7 +177,7 @@ def test_every_send_field_is_templated() -> None:
 def test_execute_returns_the_message_and_pushes_its_id() -> None:
     ti = FakeTI()
     result = operator(FakeHook(MESSAGE)).execute(context(ti))
-    assert result == Message.model_validate(MESSAGE).to_api()
+    assert result == {**Message.model_validate(MESSAGE).to_api(), "reused": False}
     assert result["id"] == "msg_abc123def456"
     assert result["status"] == "sent"
     assert result["sentAt"] == "2026-02-06T14:18:33.120Z"
@@ -215,6 +238,7 @@ def test_deferrable_wait_defers_to_the_trigger_with_an_absolute_end() -> None:
     assert trigger.message_id == "msg_abc123def456"
     assert before + 60 <= trigger.end_time <= time.time() + 60
     assert deferred.method_name == "execute_complete"
+    assert deferred.kwargs == {"reused": False}
     assert deferred.timeout == timedelta(seconds=60) + DEFER_GRACE
 
 
@@ -223,6 +247,49 @@ def test_a_message_already_final_is_not_waited_for() -> None:
     op = operator(hook, wait_for_delivery=True, deferrable=True)
     assert op.execute(context())["status"] == "sent"
     assert [name for name, _ in hook.calls] == ["send"]
+
+
+# -- a send an earlier try made ---------------------------------------------------------
+
+
+def test_a_retry_that_gets_the_earlier_message_says_it_sent_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    later = FakeTI(try_number=2, start_date=datetime(2026, 2, 6, 14, 20, tzinfo=timezone.utc))
+    result = operator(FakeHook(MESSAGE)).execute(context(later))
+    assert result["reused"] is True
+    out = capsys.readouterr().out
+    assert (
+        "Chatmaid message msg_abc123def456 to +15557654321 was already sent by an earlier "
+        "try; not sent again (it is sent)"
+    ) in out
+    assert "is sent" not in out.replace("(it is sent)", "")
+    assert operator(FakeHook(MESSAGE)).execute(context())["reused"] is False
+    assert "msg_abc123def456 to +15557654321 is sent" in capsys.readouterr().out
+
+
+def test_a_deferred_retry_carries_reused_to_its_result() -> None:
+    later = FakeTI(try_number=2, start_date=datetime(2026, 2, 6, 14, 20, tzinfo=timezone.utc))
+    op = operator(FakeHook(PENDING), wait_for_delivery=True, deferrable=True)
+    with pytest.raises(TaskDeferred) as caught:
+        op.execute(context(later))
+    assert caught.value.kwargs == {"reused": True}
+    done = {"status": "done", "message_id": "msg_abc123def456", "message": MESSAGE}
+    assert op.execute_complete(context(later), done, **caught.value.kwargs)["reused"] is True
+
+
+def test_the_message_link_points_at_the_connections_message_url() -> None:
+    link = ChatmaidMessageLink()
+    op = operator(FakeHook(MESSAGE))
+    assert link.get_link(op, ti_key=cast("Any", None)) == ""
+    op.execute(context())
+    expected = "https://dashboard.example.com/messages/msg_abc123def456"
+    assert link.get_link(op, ti_key=cast("Any", None)) == expected
+    watch = sensor(FakeHook(MESSAGE))
+    watch.poke(context())
+    assert link.get_link(watch, ti_key=cast("Any", None)) == expected
+    assert link.name == "Chatmaid message"
+    assert ChatmaidSendMessageOperator.operator_extra_links == (link,)
 
 
 # -- trigger events ---------------------------------------------------------------------
@@ -334,9 +401,10 @@ def test_notifier_keys_are_per_recipient_and_per_try() -> None:
 
 
 def test_notifier_deadline_context_and_explicit_keys() -> None:
-    deadline = cast("Context", {"deadline": {"id": "dl-1"}, "dag_run": {"dag_id": "d"}})
+    given = {"deadline": {"id": "dl-1"}, "dag_run": {"dag_id": "d"}}
+    deadline = cast("Context", given)
     single = ChatmaidNotifier(to="+15557654321", content="late", context=deadline)
-    assert single.context is deadline
+    assert single.context.get("deadline") is given["deadline"]
     assert sends(single, deadline)[0]["idempotency_key"].startswith("airflow-notify-")
     explicit = ChatmaidNotifier(to=["+15557654321", "+15557654322"], idempotency_key="k")
     assert len({s["idempotency_key"] for s in sends(explicit, context())}) == 2
@@ -347,6 +415,38 @@ def test_notifier_deadline_context_and_explicit_keys() -> None:
         == "k"
     )
     assert sends(single, cast("Context", {}))[0]["idempotency_key"] is None
+
+
+def test_a_deadline_callback_renders_the_names_task_callbacks_have() -> None:
+    hook = FakeHook(MESSAGE)
+    # What Airflow gives a deadline's AsyncCallback: the run as the REST API shows it.
+    deadline = {
+        "dag_run": {
+            "dag_run_id": "manual__2026-02-06T14:00:00+00:00",
+            "dag_id": "nightly",
+            "run_after": "2026-02-06T14:00:00Z",
+            "logical_date": None,
+            "conf": {"team": "data"},
+        },
+        "deadline": {"id": "dl-7", "deadline_time": "2026-02-06T16:00:00Z"},
+    }
+    notifier = ChatmaidNotifier(
+        to="+15557654321",
+        content="{{ dag_run.dag_id }} {{ dag_run.run_id }} ({{ run_id }}) of "
+        "{{ dag_run.run_after | ds }} for {{ dag_run.conf.team }} is late",
+        context=cast("Context", deadline),
+    )
+    notifier.__dict__["hook"] = hook
+
+    async def fire() -> None:
+        await notifier
+
+    asyncio.run(fire())
+    ((_, fields),) = hook.calls
+    assert fields["content"] == (
+        "nightly manual__2026-02-06T14:00:00+00:00 (manual__2026-02-06T14:00:00+00:00) of "
+        "2026-02-06 for data is late"
+    )
 
 
 def test_notifier_renders_its_fields_and_sends_through_the_hook() -> None:

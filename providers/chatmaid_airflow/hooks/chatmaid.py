@@ -56,6 +56,7 @@ class ChatmaidConnectionSettings:
     webhook_secret: str | None = field(default=None, repr=False)
     default_from_phone: str | None = None
     idempotency_namespace: str | None = None
+    message_url: str | None = None
 
     @classmethod
     def from_connection(
@@ -84,12 +85,13 @@ class ChatmaidConnectionSettings:
         return cls(
             api_key=api_key,
             base_url=_base_url(conn.host, conn.port),
-            timeout=options.number("timeout"),
+            timeout=options.number("timeout", positive=True),
             max_retries=options.integer("max_retries"),
             requests_per_minute=options.number("requests_per_minute"),
             webhook_secret=options.text("webhook_secret"),
             default_from_phone=options.text("default_from_phone"),
             idempotency_namespace=options.text("idempotency_namespace"),
+            message_url=options.url_template("message_url", "{message_id}"),
         )
 
     def client_options(self) -> ClientOptions:
@@ -115,7 +117,9 @@ class ChatmaidHook(BaseHook):
     in its host (empty: the public host) and the extras ``timeout``, ``max_retries``,
     ``requests_per_minute``, ``webhook_secret``, ``default_from_phone`` (the sender when
     a task names none: saves a phone-list call per task) and ``idempotency_namespace``
-    (set a different one per deployment when two deployments share one account).
+    (set a different one per deployment when two deployments share one account) and
+    ``message_url`` (where the tasks' *Chatmaid message* link points, ``{message_id}``
+    replaced: your dashboard's message page).
 
     Its methods raise ``ChatmaidFatalError`` (no retry) or ``ChatmaidRetryableError``,
     naming the connection and host (see ``task_errors``); ``client`` is the core's own.
@@ -237,6 +241,12 @@ class ChatmaidHook(BaseHook):
                 max_poll_interval=max_poll_interval,
             )
 
+    def message_url(self, message_id: str) -> str | None:
+        """The connection's ``message_url`` for this message, or ``None`` when unset."""
+        with self.task_errors():
+            template = self.settings.message_url
+        return template.replace("{message_id}", message_id) if template else None
+
     def verify_webhook(self, raw_body: bytes | str, signature: str | None) -> WebhookEvent:
         """Verify a webhook delivery with the connection's ``webhook_secret`` and parse it."""
         secret = self.settings.webhook_secret
@@ -341,16 +351,25 @@ class _Extras:
         value = self._raw(name)
         return None if value is None else str(value)
 
-    def number(self, name: str) -> float | None:
+    def url_template(self, name: str, placeholder: str) -> str | None:
+        value = self.text(name)
+        if value is not None and (
+            not value.startswith(("https://", "http://")) or placeholder not in value
+        ):
+            raise self._invalid(name, value, f"an http(s) URL with {placeholder} in it")
+        return value
+
+    def number(self, name: str, *, positive: bool = False) -> float | None:
         value = self._raw(name)
         if value is None:
             return None
+        expected = "a number > 0" if positive else "a number >= 0"
         try:
             number = float(value)
         except (TypeError, ValueError):
-            raise self._invalid(name, value, "a number >= 0") from None
-        if number < 0:
-            raise self._invalid(name, value, "a number >= 0")
+            raise self._invalid(name, value, expected) from None
+        if number < 0 or (positive and number == 0):
+            raise self._invalid(name, value, expected)
         return number
 
     def integer(self, name: str) -> int | None:

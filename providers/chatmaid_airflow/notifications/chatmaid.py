@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime
 from functools import cached_property
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from airflow.providers.common.compat.notifier import BaseNotifier
@@ -41,7 +42,7 @@ class ChatmaidNotifier(BaseNotifier):
         connected phone (templated).
     :param idempotency_key: overrides the derived key (templated); with several
         recipients the recipient is appended.
-    :param chatmaid_conn_id: the Chatmaid connection.
+    :param chatmaid_conn_id: the Chatmaid connection (templated).
     :param context: the callback context, for deadline alerts (Airflow passes it).
     """
 
@@ -51,6 +52,7 @@ class ChatmaidNotifier(BaseNotifier):
         "media_urls",
         "from_phone",
         "idempotency_key",
+        "chatmaid_conn_id",
     )
 
     def __init__(
@@ -64,7 +66,7 @@ class ChatmaidNotifier(BaseNotifier):
         chatmaid_conn_id: str = ChatmaidHook.default_conn_name,
         context: Context | None = None,
     ) -> None:
-        super().__init__(context=context)
+        super().__init__(context=_with_task_names(context))
         self.to = to
         self.content = content
         self.media_urls = media_urls
@@ -79,7 +81,8 @@ class ChatmaidNotifier(BaseNotifier):
 
         A field that cannot be rendered is dropped, the text becomes a fallback naming
         the DAG, task, run and the render error, and a WARNING is logged: the alert
-        still goes out. Only ``to`` must render (without it nobody can be told).
+        still goes out. Only ``to`` and ``chatmaid_conn_id`` must render (without them
+        nobody can be told).
         """
         env = jinja_env or self.get_template_env(dag=context.get("dag"))
         errors = []
@@ -87,7 +90,7 @@ class ChatmaidNotifier(BaseNotifier):
             try:
                 self._do_render_template_fields(self, (name,), context, env, set())
             except Exception as exc:
-                if name == "to":
+                if name in ("to", "chatmaid_conn_id"):
                     raise
                 setattr(self, name, None)
                 errors.append(f"{name}: {type(exc).__name__}: {exc}")
@@ -141,13 +144,45 @@ class ChatmaidNotifier(BaseNotifier):
         return sends
 
 
+#: The DAG run's times in a deadline's context (ISO strings there).
+_RUN_TIMES = (
+    "logical_date",
+    "queued_at",
+    "start_date",
+    "end_date",
+    "data_interval_start",
+    "data_interval_end",
+    "run_after",
+    "last_scheduling_decision",
+)
+
+
+def _with_task_names(context: Context | None) -> Context | None:
+    """A deadline callback's context, with the names a task callback's context has.
+
+    Airflow gives a deadline's ``AsyncCallback`` only ``dag_run`` (the run as the REST
+    API shows it: its id is ``dag_run_id``, its times ISO strings) and ``deadline``
+    (``id``, ``deadline_time``). This adds ``dag_run.run_id`` and ``run_id``, and turns
+    the times into datetimes, so ``{{ dag_run.run_id }}``, ``{{ run_id }}`` and
+    ``{{ dag_run.run_after | ds }}`` render as they do in a task callback.
+    """
+    dag_run = (context or {}).get("dag_run")
+    if not isinstance(dag_run, Mapping):
+        return context
+    run = dict(dag_run)
+    for name in _RUN_TIMES:
+        if isinstance(run.get(name), str):
+            run[name] = datetime.fromisoformat(run[name].replace("Z", "+00:00"))
+    run.setdefault("run_id", run.get("dag_run_id"))
+    return cast("Context", {**(context or {}), "dag_run": run, "run_id": run["run_id"]})
+
+
 def _fallback_text(context: Context, content: str | None, problem: str) -> str:
     """The alert sent when the notifier's template failed: what fired, and why no text."""
     ti = context.get("ti")
     dag = context.get("dag")
-    dag_run = context.get("dag_run")
     dag_id = getattr(ti, "dag_id", None) or getattr(dag, "dag_id", None) or "unknown DAG"
-    run_id = getattr(ti, "run_id", None) or getattr(dag_run, "run_id", None) or "unknown run"
+    run_id = getattr(ti, "run_id", None) or context.get("run_id") or "unknown run"
     where = f"{dag_id}.{ti.task_id}" if ti is not None else dag_id
     text = f"Airflow alert from {where}, run {run_id}"
     if content:

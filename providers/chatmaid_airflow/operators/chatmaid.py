@@ -2,9 +2,9 @@
 
 The send happens in the worker with an idempotency key derived from the task
 instance (dag, task, run, map index), so a retried or cleared task gets the original
-message back instead of sending a second one. With ``wait_for_delivery`` the task then
-waits for ``sent`` or ``failed``: polling in the worker, or deferred to
-``ChatmaidMessageTrigger`` (which only polls) when ``deferrable``.
+message back instead of sending a second one (and says so: ``reused``). With
+``wait_for_delivery`` the task then waits for ``sent`` or ``failed``: polling in the
+worker, or deferred to ``ChatmaidMessageTrigger`` (which only polls) when ``deferrable``.
 """
 
 from __future__ import annotations
@@ -21,11 +21,24 @@ from airflow.sdk import BaseOperator, Context
 from chatmaid import Message, derive_idempotency_key
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
+from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
 from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
 
 #: Extra time the scheduler allows a deferral beyond the trigger's own end time, so
 #: the trigger's clearer timeout event normally wins.
 DEFER_GRACE = timedelta(minutes=1)
+
+
+def sent_by_an_earlier_try(message: Message, context: Context) -> bool:
+    """Whether the API answered with a message created before this try started.
+
+    The API returns the original message for a reused idempotency key, as it does for
+    a new one; what tells them apart is its ``createdAt``: older than the try's
+    ``start_date``, an earlier try (or run, with a key of your own) sent it. This
+    assumes the API's clock and Airflow's agree within the time a try takes to send.
+    """
+    started = context["ti"].start_date
+    return bool(started and message.created_at and message.created_at < started)
 
 
 def task_idempotency_key(context: Context) -> str:
@@ -45,9 +58,10 @@ class ChatmaidSendMessageOperator(BaseOperator):
 
     Returns (and pushes to XCom) the message as the API returns it: ``id``,
     ``status``, ``to``, ``from``, ``createdAt``, ``sentAt``, ``failedAt``,
-    ``errorCode``, ``errorMessage``...; the id is also pushed under the XCom key
-    ``message_id``. A message that ends ``failed`` fails the task (no retry: the
-    idempotency key would return the same failed message) unless
+    ``errorCode``, ``errorMessage``..., plus ``reused``: true when an earlier try had
+    sent it already (a retry or a clear), so this one sent nothing. The id is also
+    pushed under the XCom key ``message_id``. A message that ends ``failed`` fails the
+    task (no retry: the idempotency key would return the same failed message) unless
     ``fail_on_delivery_failure=False``.
 
     Example::
@@ -67,7 +81,7 @@ class ChatmaidSendMessageOperator(BaseOperator):
         phones, or ``None`` for the first connected phone (templated).
     :param idempotency_key: overrides the key derived from the task instance
         (templated; at most 64 characters).
-    :param chatmaid_conn_id: the Chatmaid connection.
+    :param chatmaid_conn_id: the Chatmaid connection (templated).
     :param wait_for_delivery: after sending, wait until the message is ``sent`` or
         ``failed``.
     :param deferrable: wait in the triggerer instead of the worker (default:
@@ -84,8 +98,10 @@ class ChatmaidSendMessageOperator(BaseOperator):
         "media_urls",
         "from_phone",
         "idempotency_key",
+        "chatmaid_conn_id",
     )
     ui_color = "#25d366"
+    operator_extra_links = (ChatmaidMessageLink(),)
 
     def __init__(
         self,
@@ -121,6 +137,7 @@ class ChatmaidSendMessageOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.max_poll_interval = max_poll_interval
         self.fail_on_delivery_failure = fail_on_delivery_failure
+        self.message_url: str | None = None  # the message's link, once there is one
 
     @cached_property
     def hook(self) -> ChatmaidHook:
@@ -136,10 +153,21 @@ class ChatmaidSendMessageOperator(BaseOperator):
             from_phone=self.from_phone,
             idempotency_key=self.idempotency_key or task_idempotency_key(context),
         )
-        self.log.info("Chatmaid message %s to %s is %s", message.id, message.to, message.status)
+        self.message_url = self.hook.message_url(message.id)
+        reused = sent_by_an_earlier_try(message, context)
+        if reused:
+            self.log.info(
+                "Chatmaid message %s to %s was already sent by an earlier try; not sent again "
+                "(it is %s)",
+                message.id,
+                message.to,
+                message.status,
+            )
+        else:
+            self.log.info("Chatmaid message %s to %s is %s", message.id, message.to, message.status)
         context["ti"].xcom_push(key="message_id", value=message.id)
         if message.is_terminal or not self.wait_for_delivery:
-            return self._result(message)
+            return self._result(message, reused=reused)
         if self.deferrable:
             self.defer(
                 trigger=ChatmaidMessageTrigger(
@@ -150,6 +178,7 @@ class ChatmaidSendMessageOperator(BaseOperator):
                     max_poll_interval=self.max_poll_interval,
                 ),
                 method_name="execute_complete",
+                kwargs={"reused": reused},
                 timeout=timedelta(seconds=self.delivery_timeout) + DEFER_GRACE,
             )
         final = self.hook.wait_for_terminal(
@@ -158,13 +187,16 @@ class ChatmaidSendMessageOperator(BaseOperator):
             poll_interval=self.poll_interval,
             max_poll_interval=self.max_poll_interval,
         )
-        return self._result(final)
+        return self._result(final, reused=reused)
 
-    def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
+    def execute_complete(
+        self, context: Context, event: dict[str, Any], reused: bool = False
+    ) -> dict[str, Any]:
         """Resume after the trigger: the delivered message, or the task fails."""
-        return self._result(message_from_event(event))
+        self.message_url = self.hook.message_url(event["message_id"])
+        return self._result(message_from_event(event), reused=reused)
 
-    def _result(self, message: Message) -> dict[str, Any]:
+    def _result(self, message: Message, *, reused: bool) -> dict[str, Any]:
         if message.is_failed and self.fail_on_delivery_failure:
             raise ChatmaidDeliveryFailed(message)
-        return message.to_api()
+        return {**message.to_api(), "reused": reused}

@@ -19,6 +19,7 @@ from airflow.sdk import BaseSensorOperator, Context, PokeReturnValue
 from chatmaid import Message, MessageStatus
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
+from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
 from chatmaid_airflow.operators.chatmaid import DEFER_GRACE
 from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
 
@@ -44,14 +45,15 @@ class ChatmaidMessageSensor(BaseSensorOperator):
     :param message_id: the message to watch (templated).
     :param target_statuses: terminal statuses that count as success (default: sent,
         delivered, read).
-    :param chatmaid_conn_id: the Chatmaid connection.
+    :param chatmaid_conn_id: the Chatmaid connection (templated).
     :param deferrable: wait in the triggerer (default: ``[operators] default_deferrable``).
     :param max_poll_interval: in deferrable mode the trigger polls every
         ``poke_interval`` seconds at first, growing 1.5x up to this many seconds.
     """
 
-    template_fields: Sequence[str] = ("message_id",)
+    template_fields: Sequence[str] = ("message_id", "chatmaid_conn_id")
     ui_color = "#25d366"
+    operator_extra_links = (ChatmaidMessageLink(),)
 
     def __init__(
         self,
@@ -75,6 +77,7 @@ class ChatmaidMessageSensor(BaseSensorOperator):
         self.chatmaid_conn_id = chatmaid_conn_id
         self.deferrable = deferrable
         self.max_poll_interval = max_poll_interval
+        self.message_url: str | None = None  # the watched message's link
 
     @cached_property
     def hook(self) -> ChatmaidHook:
@@ -83,6 +86,7 @@ class ChatmaidMessageSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> PokeReturnValue:
         """One look at the message."""
+        self.message_url = self.hook.message_url(self.message_id)
         message = self.hook.get_message(self.message_id)
         self.log.info("Chatmaid message %s is %s", message.id, message.status)
         if not message.is_terminal:
@@ -110,6 +114,7 @@ class ChatmaidMessageSensor(BaseSensorOperator):
 
     def execute_complete(self, context: Context, event: dict[str, Any]) -> dict[str, Any]:
         """Resume after the trigger: the message in a target status, or the task fails."""
+        self.message_url = self.hook.message_url(self.message_id)
         return self._result(message_from_event(event, timeout_error=AirflowSensorTimeout))
 
     def _result(self, message: Message) -> dict[str, Any]:

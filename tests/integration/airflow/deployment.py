@@ -91,6 +91,12 @@ class Deployment:
         instances = self._get(path)["task_instances"]
         return {(ti["task_id"], ti["map_index"]): ti["state"] for ti in instances}
 
+    def extra_links(self, dag_id: str, run_id: str, task_id: str) -> dict[str, str | None]:
+        """A task instance's extra links (name to URL), as the UI gets them."""
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/links"
+        links: dict[str, str | None] = self._get(path)["extra_links"]
+        return links
+
     def task_log(self, dag_id: str, run_id: str, task_id: str) -> str:
         """What the first try of a task instance logged so far ("" before it starts)."""
         path = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"

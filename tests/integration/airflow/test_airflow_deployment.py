@@ -10,6 +10,7 @@ ones do.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +26,8 @@ pytestmark = pytest.mark.integration
 Messages = Callable[[], list[dict[str, Any]]]
 DEFERRING = "chatmaid_send_and_wait"
 TRIGGER = "chatmaid_airflow.triggers.chatmaid.ChatmaidMessageTrigger"
+DAGS = Path(__file__).parent / "dags"
+MESSAGE_URL = "https://dashboard.example.com/messages/{message_id}"
 
 
 @pytest.fixture(scope="module")
@@ -32,10 +35,10 @@ def deployment(
     chatmaid_sandbox_server: SandboxHandle, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Deployment]:
     sandbox = chatmaid_sandbox_server
-    connection = chatmaid_connection(sandbox.url, sandbox.live_key)
+    connection = chatmaid_connection(sandbox.url, sandbox.live_key, message_url=MESSAGE_URL)
     with run_deployment(
         tmp_path_factory.mktemp("airflow-deployment"),
-        sorted((REPO / "dags").glob("chatmaid_*.py")),
+        [*sorted((REPO / "dags").glob("chatmaid_*.py")), DAGS / "chatmaid_it_deadline.py"],
         {"chatmaid_default": connection},
     ) as running:
         yield running
@@ -60,6 +63,11 @@ def test_manual_runs_of_the_scheduled_examples_send(
     assert sorted(reports) == ["+15557654321", "+15557654322", "+15557654323"]
     (alert,) = [m for m in messages if m["content"].startswith("Orders on 20")]
     assert ": 760 (-25.1% vs the 1014 average)" in alert["content"]
+    # The task's "Chatmaid message" button, as the UI gets it.
+    links = deployment.extra_links(
+        "chatmaid_kpi_alert", runs["chatmaid_kpi_alert"], "alert_data_team"
+    )
+    assert links == {"Chatmaid message": MESSAGE_URL.format(message_id=alert["id"])}
 
 
 def test_the_deferrable_example_waits_in_the_triggerer(
@@ -117,6 +125,19 @@ def test_the_failure_alert_notifies_each_recipient_once(
             "chatmaid_failure_alert: check_feed_freshness failed for 20"
         ), message["content"]
         assert message["content"].endswith("(try 1): partner feed is 30h old (limit 24h)")
+
+
+def test_a_deadline_alert_renders_the_run_id(
+    deployment: Deployment, chatmaid_sandbox: SandboxHandle, sent_messages: Messages
+) -> None:
+    run_id = deployment.trigger("chatmaid_it_deadline")
+
+    assert deployment.run_state("chatmaid_it_deadline", run_id) == "success", deployment.tails()
+    (alert,) = sent_messages()
+    assert alert["to"] == "+15557654329"
+    assert alert["content"] == (
+        f"chatmaid_it_deadline run {run_id} of {run_id.split('__')[1][:10]} missed its deadline"
+    )
 
 
 def test_no_key_reached_any_log(deployment: Deployment, chatmaid_sandbox: SandboxHandle) -> None:

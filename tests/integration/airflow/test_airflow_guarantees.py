@@ -44,6 +44,12 @@ def test_a_task_retried_after_its_send_leaves_one_message(
     deferred = result.xcom("wait_then_crash")
     assert (deferred["status"], deferred["environment"]) == ("sent", "live")
     assert deferred["id"] == by_recipient["+15557654324"][0]["id"]
+    # Each retry got the first try's message back, and says it sent nothing.
+    retried = [result.xcom("send_once"), *result.mapped_xcoms("send_mapped"), deferred]
+    assert [xcom["reused"] for xcom in retried] == [True] * 4
+    assert result.output.count("was already sent by an earlier try; not sent again") == 4
+    for message in sent_messages():
+        assert f"Chatmaid message {message['id']} to {message['to']} is " in result.output
 
 
 def test_live_failures_and_timeouts_fail_with_the_reason(
