@@ -4,7 +4,7 @@ The sandbox (own process) limits each key to ``--rate-limit`` requests a minute 
 and the bridge's client limiter is set to the same (``--requests-per-minute 600``, the
 default burst of a tenth: 60). A backlog of ``--events`` notify events (510: the burst
 plus more than 40 s of allowance), each with its own key and a unique eventId, is
-produced to a fresh 4-partition topic; then ``chatmaid-bridge consume`` starts. Send
+produced to a fresh 6-partition topic; then ``chatmaid-bridge consume`` starts. Send
 times are the sandbox's ``createdAt`` of each message. The burst is spent in the first
 moments, so the figure is the rate over a steady window: ``--window`` seconds (35)
 starting ``--skip`` seconds (5) after the consumer's partition assignment; the baseline
@@ -16,7 +16,10 @@ bridge's ``chatmaid_bridge_api_rate_limited_total``); every event sent exactly o
 (content markers in the sandbox) with exactly one ``message.accepted`` record and no
 dead letter; and, as a stricter check that does not lean on the sandbox's minute-deep
 bucket, the sends conform to the configured bucket: no span of time holds more sends
-than the burst plus the rate times the span (plus 2 for clock jitter). About 60 s.
+than the burst plus the rate times the span (plus 2 for clock jitter). It runs once
+with one consumer process and once with ``consume --processes 3`` (``--processes``): the
+three share the limit by their part of the 6 partitions and the burst a third each, and
+the same bars apply to their aggregate. About 2 minutes.
 
     .venv/bin/python benchmarks/bench_bridge_rate_limit.py [--rate-limit 600] [--window 35]
 """
@@ -63,8 +66,10 @@ def excess_over_bucket(times: list[float], per_second: float, burst: int) -> int
     return worst
 
 
-def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int:
+def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace, processes: int) -> int:
     problems: list[str] = []
+    sandbox.admin.reset()  # a full bucket for the key, as at the start
+    sandbox.admin.update_settings(rate_limit=args.rate_limit)
     marker = run_id()
     events = [notify_event(marker, i) for i in range(args.events)]
     expected = [e["eventId"] for e in events]
@@ -77,7 +82,9 @@ def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int
             "--requests-per-minute",
             str(args.rate_limit),
             "--rate-limit-burst",
-            str(burst),
+            str(max(1, burst // processes)),
+            "--processes",
+            str(processes),
         ]
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
         with bridge, TopicReader(bootstrap, topics.results) as results:
@@ -137,7 +144,7 @@ def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int
     in_window = sum(window_start <= t < window_end for t in times)
     whole = times[-1] - assigned
     emit(
-        "bridge_rate_limit_saturation",
+        "bridge_rate_limit_saturation" + (f"_{processes}_processes" if processes > 1 else ""),
         figure=in_window / args.window,
         baseline=per_second,
         unit="sends/s",
@@ -145,6 +152,8 @@ def run(bootstrap: str, sandbox: SandboxHandle, args: argparse.Namespace) -> int
         params={
             "rate_limit_per_minute": args.rate_limit,
             "bridge_requests_per_minute": args.rate_limit,
+            "bridge_processes": processes,
+            "share": "each process: its part of the partitions of the limit (group scope)",
             "bridge_burst": burst,
             "events": args.events,
             "partitions": args.partitions,
@@ -169,11 +178,14 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=510, help="backlog of notify events")
     parser.add_argument("--window", type=float, default=35.0, help="measured seconds")
     parser.add_argument("--skip", type=float, default=5.0, help="seconds before the window")
-    parser.add_argument("--partitions", type=int, default=4, help="notify topic partitions")
+    parser.add_argument("--partitions", type=int, default=6, help="notify topic partitions")
+    parser.add_argument(
+        "--processes", type=int, nargs="+", default=[1, 3], help="consumer processes per run"
+    )
     args = parser.parse_args()
     started = time.monotonic()
     with broker() as bootstrap, start_sandbox_process(rate_limit=args.rate_limit) as sandbox:
-        code = run(bootstrap, sandbox, args)
+        code = max(run(bootstrap, sandbox, args, n) for n in args.processes)
     print(f"  ({time.monotonic() - started:.0f} s)", flush=True)
     return code
 
