@@ -22,11 +22,11 @@ from chatmaid import Message, derive_idempotency_key
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
-from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
-
-#: Extra time the scheduler allows a deferral beyond the trigger's own end time, so
-#: the trigger's clearer timeout event normally wins.
-DEFER_GRACE = timedelta(minutes=1)
+from chatmaid_airflow.triggers.chatmaid import (
+    DEFER_GRACE,
+    ChatmaidMessageTrigger,
+    message_from_event,
+)
 
 
 def sent_by_an_earlier_try(message: Message, context: Context) -> bool:

@@ -20,8 +20,11 @@ from chatmaid import Message, MessageStatus
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
-from chatmaid_airflow.operators.chatmaid import DEFER_GRACE
-from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
+from chatmaid_airflow.triggers.chatmaid import (
+    DEFER_GRACE,
+    ChatmaidMessageTrigger,
+    message_from_event,
+)
 
 #: Statuses that confirm a message went out.
 DELIVERED = (MessageStatus.SENT, MessageStatus.DELIVERED, MessageStatus.READ)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
@@ -22,6 +22,9 @@ from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 
 # Even past its end time a (re)started trigger looks once before reporting a timeout.
 _LAST_LOOK = 0.001
+#: Extra time a deferring task gives the scheduler beyond the trigger's own end time,
+#: so the trigger's clearer timeout event always comes first.
+DEFER_GRACE = timedelta(minutes=1)
 
 
 class ChatmaidMessageTrigger(BaseTrigger):
