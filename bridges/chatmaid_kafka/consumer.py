@@ -158,7 +158,6 @@ class NotifyConsumer:
         if self._rewind_needed:
             self._rewind()
         self._rejoin_if_stuck()
-        self._share_rate()
         self._apply_backpressure()
         self._commit_finished()
         records = self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
@@ -362,6 +361,7 @@ class NotifyConsumer:
             return
         self._last_lag = now
         self._kafka_ready = connected(self._consumer)
+        self._share_rate()
         for tracker in self._book.trackers():
             topic_partition = TopicPartition(*tracker.partition)
             labels = self._metrics.partition_blocked_seconds.labels(*map(str, tracker.partition))

@@ -6,11 +6,13 @@ host use N. The supervisor starts N ``consume`` workers (the same flags, one con
 each in the group, ``/healthz`` and ``/metrics`` on ``--port`` + i, static member IDs
 ``<--group-instance-id>-<i>`` when one is given), forwards SIGTERM/SIGINT to them,
 starts a worker again if it dies (after 1 s, then up to 30 s between tries), and exits
-once all have stopped: 0 if every worker stopped cleanly on a signal.
+once all have stopped: 0 if every worker stopped cleanly on a signal. Workers get
+SIGTERM if the supervisor itself dies.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import signal
 import subprocess
@@ -24,6 +26,7 @@ from .settings import BridgeSettings
 logger = logging.getLogger("chatmaid_kafka.supervisor")
 
 RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+PR_SET_PDEATHSIG = 1
 
 
 def worker_command(argv: Sequence[str], settings: BridgeSettings, index: int) -> list[str]:
@@ -44,7 +47,7 @@ def supervise(argv: Sequence[str], settings: BridgeSettings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     commands = [worker_command(argv, settings, i) for i in range(settings.processes)]
-    workers = [subprocess.Popen(command) for command in commands]  # noqa: S603
+    workers = [_start(command) for command in commands]
     failures = [0] * len(workers)
     restart_at = [0.0] * len(workers)
     logger.info("started %d consumer processes: %s", len(workers), [w.pid for w in workers])
@@ -61,9 +64,20 @@ def supervise(argv: Sequence[str], settings: BridgeSettings) -> int:
                              i, code, delay)  # fmt: skip
                 continue
             restart_at[i] = 0.0
-            workers[i] = subprocess.Popen(commands[i])  # noqa: S603
+            workers[i] = _start(commands[i])
     for worker in workers:
         if worker.poll() is None:
             worker.send_signal(signal.SIGTERM)
     codes = [worker.wait() for worker in workers]
     return 0 if all(code == 0 for code in codes) else 1
+
+
+def _start(command: list[str]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(command, preexec_fn=_end_with_the_supervisor)  # noqa: S603
+
+
+def _end_with_the_supervisor() -> None:
+    """In the worker, before it runs: SIGTERM it when the supervisor dies, even by
+    SIGKILL (Linux ``PR_SET_PDEATHSIG``), so no worker outlives it."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
