@@ -31,12 +31,15 @@ from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
 from chatmaid_airflow.notifications.chatmaid import ChatmaidNotifier, send_chatmaid_notification
 from chatmaid_airflow.operators.chatmaid import (
-    DEFER_GRACE,
     ChatmaidSendMessageOperator,
     task_idempotency_key,
 )
 from chatmaid_airflow.sensors.chatmaid import ChatmaidMessageSensor
-from chatmaid_airflow.triggers.chatmaid import ChatmaidMessageTrigger, message_from_event
+from chatmaid_airflow.triggers.chatmaid import (
+    DEFER_GRACE,
+    ChatmaidMessageTrigger,
+    message_from_event,
+)
 from tests.unit.conftest import MESSAGE
 
 FAILED = {
