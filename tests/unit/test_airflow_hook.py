@@ -77,7 +77,8 @@ def test_airflow_reads_the_connection_form_from_the_provider_info() -> None:
 
     providers = ProvidersManager()  # type: ignore[no-untyped-call]
     behaviour = providers.field_behaviours["chatmaid"]
-    assert behaviour["hidden_fields"] == ["schema", "port", "login"]
+    assert behaviour["hidden_fields"] == ["schema", "login"]  # the port stays in sight
+    assert behaviour["placeholders"]["port"] == "443 (https), or the sandbox's port"
     assert behaviour["relabeling"] == {"host": "Base URL", "password": "API key"}
     assert behaviour["placeholders"]["host"] == "https://developers-api.chatmaid.net"
     fields = get_provider_info()["connection-types"][0]["conn-fields"]
@@ -135,12 +136,39 @@ def test_the_forms_schema_accepts_exactly_what_the_hook_accepts(name: str, value
         ("https://developers-api.chatmaid.net/", None, "https://developers-api.chatmaid.net"),
         ("http://127.0.0.1", 8000, "http://127.0.0.1:8000"),
         ("http://127.0.0.1:8000/", None, "http://127.0.0.1:8000"),
-        ("http://127.0.0.1:8000", 9999, "http://127.0.0.1:8000"),
+        ("http://127.0.0.1:8000", 8000, "http://127.0.0.1:8000"),
         ("https://api.example.com", 8443, "https://api.example.com:8443"),
+        ("https://api.example.com/prefix", 8443, "https://api.example.com:8443/prefix"),
+        ("https://api.example.com:443", None, "https://api.example.com"),
+        (None, 443, "https://developers-api.chatmaid.net"),
+        ("http://[::1]", 8000, "http://[::1]:8000"),
     ],
 )
 def test_base_url_from_host_and_port(host: str | None, port: int | None, expected: str) -> None:
     assert settings(host, port).base_url == expected
+
+
+def test_two_different_ports_are_refused_not_one_picked() -> None:
+    with pytest.raises(ChatmaidConfigurationError) as caught:
+        settings("http://127.0.0.1:9000", 8000)
+    assert str(caught.value) == (
+        "the Base URL 'http://127.0.0.1:9000' says port 9000 and the Port field 8000: "
+        "keep one of them"
+    )
+
+
+def test_every_extra_in_the_form_says_what_it_does() -> None:
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    assert all(field["description"] for field in fields.values())
+
+
+def test_the_webhook_secret_is_in_the_form_only_where_the_form_masks_it() -> None:
+    from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
+
+    fields = get_provider_info()["connection-types"][0]["conn-fields"]
+    assert ("webhook_secret" in fields) is AIRFLOW_V_3_3_PLUS
+    if AIRFLOW_V_3_3_PLUS:
+        assert fields["webhook_secret"]["schema"]["format"] == "password"
 
 
 @pytest.mark.parametrize(

@@ -303,21 +303,38 @@ class ChatmaidHook(BaseHook):
             )
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
 def _base_url(host: str | None, port: int | None) -> str | None:
-    """The host as a base URL, with the port appended when set; ``None`` when empty."""
-    if not host:
+    """The Base URL with the Port field's port in it; ``None`` for the core's default.
+
+    The port may be in either field (the form shows both), not two different ones.
+    """
+    if not host and not port:
         return None
-    if "://" not in host:
-        shown = f"{host}:{port}" if port else host
+    url = (host or DEFAULT_BASE_URL).rstrip("/")
+    if "://" not in url:
+        shown = f"{url}:{port}" if port else url
         raise ChatmaidConfigurationError(
             f"the Base URL (host) {shown!r} has no scheme: write https://{shown}, or "
             f"http://{shown} for a local sandbox (in a connection URI: "
             f"chatmaid://https://:<key>@{shown})"
         )
-    url = host.rstrip("/")
-    if port and urlsplit(url).port is None:
-        url = f"{url}:{port}"
-    return url
+    parts = urlsplit(url)
+    try:
+        in_url = parts.port
+    except ValueError:
+        raise ChatmaidConfigurationError(f"the Base URL {url!r} has an invalid port") from None
+    if port and in_url and port != in_url:
+        raise ChatmaidConfigurationError(
+            f"the Base URL {url!r} says port {in_url} and the Port field {port}: keep one of them"
+        )
+    port = port or in_url
+    netloc = parts.netloc.rsplit(":", 1)[0] if in_url else parts.netloc
+    if port and port != _DEFAULT_PORTS.get(parts.scheme):
+        netloc = f"{netloc}:{port}"
+    return parts._replace(netloc=netloc).geturl()
 
 
 def _host_shown(host: str | None, port: int | None) -> str:

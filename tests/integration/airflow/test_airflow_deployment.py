@@ -9,19 +9,24 @@ ones do.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
+from playwright.sync_api import Browser, Locator, expect
 
 from chatmaid.sandbox import SandboxHandle
 from chatmaid_airflow.testing import chatmaid_connection
 
+from ..test_sandbox_inbox import browser
 from .conftest import REPO
 from .deployment import Deployment, run_deployment
 
 pytestmark = pytest.mark.integration
+__all__ = ["browser"]  # the fixture (Debian's chromium), shared with the inbox's tests
 
 Messages = Callable[[], list[dict[str, Any]]]
 DEFERRING = "chatmaid_send_and_wait"
@@ -148,3 +153,61 @@ def test_no_key_reached_any_log(deployment: Deployment, chatmaid_sandbox: Sandbo
 
 def _with_sends(log: str, count: int) -> str | None:
     return log if log.count("Chatmaid notification msg_") >= count else None
+
+
+def test_a_connection_made_in_the_form_tests_green_and_keeps_its_secrets(
+    deployment: Deployment,
+    chatmaid_sandbox: SandboxHandle,
+    browser: Browser,
+    tmp_path: Path,
+) -> None:
+    """The connection form in a real browser: Add, Test from the list, Edit."""
+    secret = "whsec_typed_into_the_form"
+    masks_extras = AIRFLOW_V_3_3_PLUS  # 3.2's form has no masked input for extras
+    host, port = chatmaid_sandbox.url.rsplit(":", 1)
+    page = browser.new_page(viewport={"width": 1100, "height": 1800})
+    page.goto(f"{str(deployment.api.base_url).rstrip('/')}/connections")
+    page.get_by_role("button", name="Add Connection").click()
+    form = page.locator("[role=dialog]")
+    form.locator("input[name=connection_id]").fill("chatmaid_form")
+    form.get_by_text("Select Connection Type").click(force=True)
+    page.keyboard.type("Chatmaid")
+    page.keyboard.press("Enter")
+    form.locator("input[name=host]").fill(host)
+    form.locator("input[name=port]").fill(port)
+    form.locator("input[name=password]").fill(chatmaid_sandbox.test_key)
+    _shot(form, "airflow-connection-form", tmp_path)
+    form.get_by_role("button", name="Extra Fields", exact=True).click()
+    secret_input = form.locator("input[name=element_webhook_secret]")
+    expect(secret_input).to_have_count(1 if masks_extras else 0)
+    if masks_extras:
+        expect(secret_input).to_have_attribute("type", "password")
+        secret_input.fill(secret)
+    form.locator("input[name=element_timeout]").fill("15")
+    _shot(form, "airflow-connection-extras", tmp_path)
+    form.get_by_role("button", name="Save").click()
+    expect(form).to_be_hidden()
+    row = page.locator("tbody tr", has_text="chatmaid_form")
+    expect(row).to_have_count(1)
+    with page.expect_response(lambda r: r.url.endswith("/connections/test")) as tested:
+        row.get_by_label("Test Connection").click(force=True)  # a tooltip covers it
+
+    assert tested.value.status == 200
+    assert tested.value.json() == {
+        "status": True,
+        "message": "Connected to Chatmaid account 'Chatmaid Sandbox' with a test key",
+    }
+    stored = deployment.api.get("/api/v2/connections/chatmaid_form").json()
+    assert (stored["host"], stored["port"]) == (host, int(port))
+    row.get_by_label("Edit Connection").click(force=True)
+    # The port stays in sight, so an edit of the Base URL cannot leave a stale one.
+    expect(page.locator("[role=dialog] input[name=port]")).to_have_value(port)
+    assert secret not in page.content()
+    page.close()
+
+
+def _shot(element: Locator, name: str, tmp_path: Path) -> None:
+    """A screenshot for docs/images when CHATMAID_SCREENSHOT_DIR says where."""
+    element.screenshot(
+        path=Path(os.environ.get("CHATMAID_SCREENSHOT_DIR") or tmp_path) / f"{name}.png"
+    )
