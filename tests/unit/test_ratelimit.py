@@ -40,8 +40,10 @@ def _schedule(waits: list[float], now: float) -> list[float]:
 
 
 def test_rate_holds_across_threads() -> None:
-    bucket = TokenBucket(6000, burst=5)  # 100 per second after a burst of 5
-    start = bucket._clock()
+    # A frozen clock: every booking is made "now", so a slot is exactly now + its wait
+    # and the check tests the lock, not how promptly a loaded machine runs the threads.
+    start = 1000.0
+    bucket = TokenBucket(6000, burst=5, clock=lambda: start)  # 100 per second after 5
     waits: list[float] = []
     lock = threading.Lock()
 
