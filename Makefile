@@ -10,7 +10,7 @@ LOWEST_PINS := requirements/airflow-lowest.txt
 LOWEST_STAMP := $(LOWEST)/.installed-$(shell cat pyproject.toml $(LOWEST_PINS) | sha1sum | cut -c1-12)
 AIRFLOW_TESTS := tests/unit/test_airflow_hook.py tests/unit/test_airflow_tasks.py tests/integration/airflow
 
-.PHONY: install airflow-lowest test lint unit integration demo bench kafka-up kafka-down clean
+.PHONY: install airflow-lowest package test lint unit integration demo bench kafka-up kafka-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,11 @@ $(LOWEST_STAMP): pyproject.toml $(LOWEST_PINS)
 airflow-lowest: $(LOWEST_STAMP)
 	$(LOWEST)/bin/pytest -q $(AIRFLOW_TESTS)
 
+# The sdist and the wheel as users get them: LICENSE, metadata, the wheel installed with
+# only [airflow] in a fresh venv, its provider modules imported and listed by Airflow.
+package: install
+	$(BIN)/python scripts/check_package.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -46,6 +51,7 @@ integration: install kafka-up
 test: lint install kafka-up
 	$(BIN)/pytest -q
 	$(MAKE) airflow-lowest
+	$(MAKE) package
 
 kafka-up:
 	KAFKA_PYTHON=$(BIN)/python bash scripts/kafka.sh up
