@@ -259,7 +259,6 @@ class NotifyConsumer:
         self._metrics.partitions_paused.set(len(self._consumer.paused()))
         self._metrics.partitions_blocked.set(blocked)
         self._metrics.events_pending.set(self._book.pending())
-        self._metrics.api_halted.set(int(halted))
 
     def blocked(self) -> dict[str, dict[str, object]]:
         """Partitions whose events wait to be sent again: for how long, and why."""

@@ -198,6 +198,7 @@ class Bridge:
             loop.stop()
             raise
         halt = ApiHalt(s.probe_interval)
+        self.metrics.api_halted.set_function(lambda: float(halt.reason is not None))
         processor = EventProcessor(
             client=client,
             publisher=publisher,
