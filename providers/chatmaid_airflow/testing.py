@@ -27,6 +27,7 @@ import sys
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -140,12 +141,14 @@ class DagTestHome:
         dag_id: str | None = None,
         connections: Mapping[str, Mapping[str, Any] | str] | None = None,
         conf: Mapping[str, Any] | None = None,
+        logical_date: datetime | None = None,
         timeout: float = 180.0,
     ) -> DagRunResult:
         """Run the DAG of ``dag_file`` (a file in the DAGs folder) once with ``dag.test()``.
 
         ``dag_id`` picks one DAG when the file defines several; ``conf`` is the run's
-        conf (its params).
+        conf (its params); ``logical_date`` (also its run-after date) makes the run id
+        ``manual__<logical_date>``, as another deployment's run of that date would have.
         """
         command = [
             sys.executable,
@@ -154,6 +157,8 @@ class DagTestHome:
             str(self.dags_folder / dag_file),
         ]
         command += ["--dag-id", dag_id or "", "--conf", json.dumps(dict(conf or {}))]
+        if logical_date is not None:
+            command += ["--logical-date", logical_date.isoformat()]
         started = time.monotonic()
         process = subprocess.run(  # noqa: S603
             command,
@@ -179,7 +184,9 @@ class DagTestHome:
         )
 
 
-def _run_dag_test(dag_file: str, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+def _run_dag_test(
+    dag_file: str, dag_id: str, conf: dict[str, Any], logical_date: datetime | None
+) -> dict[str, Any]:
     """In the child process: run the DAG and summarise the run from the database."""
     from airflow.models.xcom import XComModel
     from airflow.sdk import DAG
@@ -188,7 +195,10 @@ def _run_dag_test(dag_file: str, dag_id: str, conf: dict[str, Any]) -> dict[str,
 
     dags = [value for value in runpy.run_path(dag_file).values() if isinstance(value, DAG)]
     dag = next(d for d in dags if d.dag_id == dag_id) if dag_id else dags[0]
-    run = dag.test(run_conf=conf)
+    if logical_date is None:
+        run = dag.test(run_conf=conf)
+    else:
+        run = dag.test(run_after=logical_date, logical_date=logical_date, run_conf=conf)
     tasks = [
         {
             "task_id": ti.task_id,
@@ -227,8 +237,9 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("dag_file")
     parser.add_argument("--dag-id", default="")
     parser.add_argument("--conf", default="{}")
+    parser.add_argument("--logical-date", type=datetime.fromisoformat, default=None)
     args = parser.parse_args(argv)
-    summary = _run_dag_test(args.dag_file, args.dag_id, json.loads(args.conf))
+    summary = _run_dag_test(args.dag_file, args.dag_id, json.loads(args.conf), args.logical_date)
     print(_RESULT_MARK + json.dumps(summary, default=str), flush=True)
     return 0
 

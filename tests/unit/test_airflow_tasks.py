@@ -21,7 +21,7 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.sdk import DAG, Context
 
-from chatmaid import Message
+from chatmaid import AsyncChatmaidClient, ChatmaidClient, Message
 from chatmaid_airflow.exceptions import (
     ChatmaidDeliveryFailed,
     ChatmaidFatalError,
@@ -40,7 +40,7 @@ from chatmaid_airflow.triggers.chatmaid import (
     ChatmaidMessageTrigger,
     message_from_event,
 )
-from tests.unit.conftest import MESSAGE
+from tests.unit.conftest import MESSAGE, TEST_KEY
 
 FAILED = {
     **MESSAGE,
@@ -82,6 +82,7 @@ class FakeHook(ChatmaidHook):
         self.sent = Message.model_validate(sent)
         self.current = Message.model_validate(current or sent)
         self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.__dict__["client"] = ChatmaidClient(TEST_KEY)  # keys only: it never sends
 
     def send_message(self, **fields: Any) -> Message:
         self.calls.append(("send", fields))
@@ -100,7 +101,8 @@ class FakeHook(ChatmaidHook):
 
     @asynccontextmanager
     async def async_client(self) -> AsyncIterator[Any]:
-        yield None
+        async with AsyncChatmaidClient(TEST_KEY) as client:  # keys only: it never sends
+            yield client
 
     async def asend_message(self, client: Any, **fields: Any) -> Message:
         self.calls.append(("asend", fields))
@@ -116,15 +118,18 @@ def operator(hook: FakeHook, **kwargs: Any) -> ChatmaidSendMessageOperator:
 # -- idempotency keys -------------------------------------------------------------------
 
 
+STAGING = ChatmaidClient(TEST_KEY)
+
+
 def test_task_key_is_stable_across_tries_and_distinct_per_identity() -> None:
-    first = task_idempotency_key(context(FakeTI(try_number=1)))
-    assert task_idempotency_key(context(FakeTI(try_number=3))) == first
+    first = task_idempotency_key(context(FakeTI(try_number=1)), client=STAGING)
+    assert task_idempotency_key(context(FakeTI(try_number=3)), client=STAGING) == first
     others = {
-        task_idempotency_key(context(FakeTI(map_index=0))),
-        task_idempotency_key(context(FakeTI(map_index=1))),
-        task_idempotency_key(context(FakeTI(task_id="other"))),
-        task_idempotency_key(context(FakeTI(run_id="scheduled__2026-01-02"))),
-        task_idempotency_key(context(FakeTI(dag_id="other"))),
+        task_idempotency_key(context(FakeTI(map_index=0)), client=STAGING),
+        task_idempotency_key(context(FakeTI(map_index=1)), client=STAGING),
+        task_idempotency_key(context(FakeTI(task_id="other")), client=STAGING),
+        task_idempotency_key(context(FakeTI(run_id="scheduled__2026-01-02")), client=STAGING),
+        task_idempotency_key(context(FakeTI(dag_id="other")), client=STAGING),
     }
     assert len(others) == 5
     assert first not in others
@@ -132,12 +137,21 @@ def test_task_key_is_stable_across_tries_and_distinct_per_identity() -> None:
     assert len(first) <= 64
 
 
+def test_task_keys_differ_per_environment_and_namespace_of_the_connection() -> None:
+    live = ChatmaidClient(TEST_KEY.replace("sk_test_", "sk_live_"))
+    eu = ChatmaidClient(TEST_KEY.replace("sk_test_", "sk_live_"), idempotency_namespace="eu")
+    ctx = context()
+    keys = {task_idempotency_key(ctx, client=client) for client in (STAGING, live, eu)}
+    assert len(keys) == 3
+
+
 def test_operator_sends_with_the_derived_key_unless_given_one() -> None:
     hook = FakeHook(MESSAGE)
     operator(hook).execute(context(FakeTI(map_index=2)))
     operator(hook, idempotency_key="my-key").execute(context())
     (_, derived), (_, given) = hook.calls
-    assert derived["idempotency_key"] == task_idempotency_key(context(FakeTI(map_index=2)))
+    expected = task_idempotency_key(context(FakeTI(map_index=2)), client=hook.client)
+    assert derived["idempotency_key"] == expected
     assert given["idempotency_key"] == "my-key"
 
 
@@ -388,8 +402,10 @@ def test_deferrable_sensor_looks_once_then_defers() -> None:
 # -- notifier ---------------------------------------------------------------------------
 
 
-def sends(notifier: ChatmaidNotifier, ctx: Context) -> list[dict[str, Any]]:
-    return notifier._sends(ctx)
+def sends(
+    notifier: ChatmaidNotifier, ctx: Context, client: ChatmaidClient = STAGING
+) -> list[dict[str, Any]]:
+    return notifier._sends(ctx, client=client)
 
 
 def test_notifier_keys_are_per_recipient_and_per_try() -> None:
@@ -401,6 +417,9 @@ def test_notifier_keys_are_per_recipient_and_per_try() -> None:
     assert keys == [s["idempotency_key"] for s in again]
     assert len({*keys, *(s["idempotency_key"] for s in retry)}) == 4
     assert [s["to"] for s in first] == ["+15557654321", "+15557654322"]
+    namespaced = ChatmaidClient(TEST_KEY, idempotency_namespace="prod-eu")
+    elsewhere = sends(notifier, context(FakeTI(try_number=1)), namespaced)
+    assert not {s["idempotency_key"] for s in elsewhere} & set(keys)
 
 
 def test_notifier_deadline_context_and_explicit_keys() -> None:

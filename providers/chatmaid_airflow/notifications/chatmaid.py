@@ -11,7 +11,7 @@ import jinja2
 from airflow.providers.common.compat.notifier import BaseNotifier
 from airflow.sdk import Context
 
-from chatmaid import derive_idempotency_key
+from chatmaid import AsyncChatmaidClient, ChatmaidClient
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 
 
@@ -110,28 +110,34 @@ class ChatmaidNotifier(BaseNotifier):
 
     def notify(self, context: Context) -> None:
         """Send to every recipient (blocking)."""
-        for fields in self._sends(context):
+        with self.hook.task_errors():
+            client = self.hook.client
+        for fields in self._sends(context, client=client):
             message = self.hook.send_message(**fields)
             self.log.info("Chatmaid notification %s to %s", message.id, message.to)
 
     async def async_notify(self, context: Context) -> None:
         """Send to every recipient on the running event loop (triggerer, deadlines)."""
         async with self.hook.async_client() as client:
-            for fields in self._sends(context):
+            for fields in self._sends(context, client=client):
                 message = await self.hook.asend_message(client, **fields)
                 self.log.info("Chatmaid notification %s to %s", message.id, message.to)
 
-    def _sends(self, context: Context) -> list[dict[str, Any]]:
+    def _sends(
+        self, context: Context, *, client: ChatmaidClient | AsyncChatmaidClient
+    ) -> list[dict[str, Any]]:
+        """One send per recipient, each keyed within ``client``'s environment and
+        namespace."""
         recipients = [self.to] if isinstance(self.to, str) else list(self.to)
         identity = _callback_identity(context)
         sends = []
         for to in recipients:
             key = self.idempotency_key
             if key and len(recipients) > 1:
-                key = derive_idempotency_key(key, to, namespace="airflow-notify")
+                key = client.idempotency_key(key, to, prefix="airflow-notify")
             elif key is None and identity is not None:
                 parts = (*identity, to, self.content, *(self.media_urls or ()))
-                key = derive_idempotency_key(*parts, namespace="airflow-notify")
+                key = client.idempotency_key(*parts, prefix="airflow-notify")
             sends.append(
                 {
                     "to": to,

@@ -18,7 +18,7 @@ from typing import Any
 from airflow.providers.common.compat.sdk import conf
 from airflow.sdk import BaseOperator, Context
 
-from chatmaid import Message, derive_idempotency_key
+from chatmaid import AsyncChatmaidClient, ChatmaidClient, Message
 from chatmaid_airflow.exceptions import ChatmaidDeliveryFailed
 from chatmaid_airflow.hooks.chatmaid import ChatmaidHook
 from chatmaid_airflow.links.chatmaid import ChatmaidMessageLink
@@ -41,16 +41,16 @@ def sent_by_an_earlier_try(message: Message, context: Context) -> bool:
     return bool(started and message.created_at and message.created_at < started)
 
 
-def task_idempotency_key(context: Context) -> str:
-    """The idempotency key of this task instance's send.
+def task_idempotency_key(context: Context, *, client: ChatmaidClient | AsyncChatmaidClient) -> str:
+    """The idempotency key of this task instance's send through ``client``.
 
     The same on every try and after a clear (``try_number`` is left out); different
-    for each map index, task, run and DAG.
+    for each map index, task, run and DAG, and for each environment (test or live key)
+    and ``idempotency_namespace`` of the connection: two deployments of one DAG on one
+    account never share a key.
     """
     ti = context["ti"]
-    return derive_idempotency_key(
-        ti.dag_id, ti.task_id, ti.run_id, ti.map_index, namespace="airflow"
-    )
+    return client.idempotency_key(ti.dag_id, ti.task_id, ti.run_id, ti.map_index, prefix="airflow")
 
 
 class ChatmaidSendMessageOperator(BaseOperator):
@@ -146,12 +146,14 @@ class ChatmaidSendMessageOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         """Send (idempotently), then wait for delivery if asked to."""
+        with self.hook.task_errors():  # reading the connection may fail: say so, no retry
+            key = self.idempotency_key or task_idempotency_key(context, client=self.hook.client)
         message = self.hook.send_message(
             to=self.to,
             content=self.content,
             media_urls=self.media_urls,
             from_phone=self.from_phone,
-            idempotency_key=self.idempotency_key or task_idempotency_key(context),
+            idempotency_key=key,
         )
         self.message_url = self.hook.message_url(message.id)
         reused = sent_by_an_earlier_try(message, context)

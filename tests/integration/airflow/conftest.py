@@ -24,6 +24,8 @@ DAG_FILES = [
     *sorted((Path(__file__).parent / "dags").glob("chatmaid_it_*.py")),
 ]
 
+Messages = Callable[[], list[dict[str, Any]]]
+
 
 class RunDag(Protocol):
     def __call__(
@@ -69,7 +71,7 @@ def run_dag(dag_home: DagTestHome, chatmaid_sandbox: SandboxHandle) -> RunDag:
 
 
 @pytest.fixture
-def sent_messages(chatmaid_sandbox: SandboxHandle) -> Callable[[], list[dict[str, Any]]]:
+def sent_messages(chatmaid_sandbox: SandboxHandle) -> Messages:
     """The messages sent since the sandbox was reset (the seed message left out)."""
     seed_ids = {message["id"] for message in chatmaid_sandbox.admin.messages()}
 

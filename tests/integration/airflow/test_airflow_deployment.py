@@ -10,9 +10,8 @@ ones do.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
@@ -22,13 +21,12 @@ from chatmaid.sandbox import SandboxHandle
 from chatmaid_airflow.testing import chatmaid_connection
 
 from ..test_sandbox_inbox import browser
-from .conftest import REPO
+from .conftest import REPO, Messages
 from .deployment import Deployment, run_deployment
 
 pytestmark = pytest.mark.integration
 __all__ = ["browser"]  # the fixture (Debian's chromium), shared with the inbox's tests
 
-Messages = Callable[[], list[dict[str, Any]]]
 DEFERRING = "chatmaid_send_and_wait"
 TRIGGER = "chatmaid_airflow.triggers.chatmaid.ChatmaidMessageTrigger"
 DAGS = Path(__file__).parent / "dags"

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from airflow.providers.common.compat.version_compat import AIRFLOW_V_3_3_PLUS
 
 from chatmaid.sandbox import SandboxHandle
 
-from .conftest import RunDag
+from .conftest import Messages, RunDag
 
 pytestmark = pytest.mark.integration
-
-Messages = Callable[[], list[dict[str, Any]]]
 
 
 def test_kpi_alert_sends_the_computed_drop(

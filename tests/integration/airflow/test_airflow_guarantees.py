@@ -3,7 +3,6 @@ every sensor mode."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -11,11 +10,9 @@ import pytest
 from chatmaid.sandbox import SandboxHandle
 from chatmaid_airflow.testing import chatmaid_connection
 
-from .conftest import RunDag
+from .conftest import Messages, RunDag
 
 pytestmark = pytest.mark.integration
-
-Messages = Callable[[], list[dict[str, Any]]]
 
 
 def test_a_task_retried_after_its_send_leaves_one_message(
