@@ -73,6 +73,7 @@ def check(work: Path) -> list[str]:
     run([str(python), "-m", "pip", "install", "--quiet", "-c", str(PINS), f"{wheel}[airflow]"])
     env = {"AIRFLOW_HOME": str(work / "airflow-home"), "PATH": str(venv / "bin")}
     found = json.loads(run([str(python), "-c", IN_VENV], env=env).splitlines()[-1])
+    problems += bridge_without_extra_problems(venv)
     providers = {p["package_name"]: p["version"] for p in found["providers"]}
     if "chatmaid-connectors" not in providers:
         problems.append(f"airflow providers list has no chatmaid-connectors: {sorted(providers)}")
@@ -82,6 +83,19 @@ def check(work: Path) -> list[str]:
         f"({time.monotonic() - started:.0f} s in all)"
     )
     return problems
+
+
+def bridge_without_extra_problems(venv: Path) -> list[str]:
+    """``chatmaid-bridge`` installed without the kafka extra must say how to install it."""
+    process = subprocess.run(  # noqa: S603
+        [str(venv / "bin" / "chatmaid-bridge"), "consume"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    if process.returncode != 2 or "chatmaid-connectors[kafka]" not in process.stderr:
+        return [f"chatmaid-bridge without the kafka extra (exit {process.returncode}) does not "
+                f"name the extra:\n{process.stderr[-2000:]}"]  # fmt: skip
+    print(f"chatmaid-bridge without [kafka]: {process.stderr.strip()}")
+    return []
 
 
 def wheel_problems(wheel: Path) -> list[str]:
