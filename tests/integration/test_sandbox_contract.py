@@ -790,3 +790,134 @@ def test_openapi_document(chatmaid_sandbox: SandboxHandle) -> None:
 
     collect(document)
     assert {ref.rsplit("/", 1)[1] for ref in refs} <= set(schemas)
+
+
+def json_type(value: Any) -> str:
+    """The JSON Schema type of a decoded JSON value."""
+    if value is None:
+        return "null"
+    for kind, python in (("boolean", bool), ("integer", int), ("number", float)):
+        if isinstance(value, python):  # bool first: True is an int too
+            return kind
+    kinds: dict[type, str] = {str: "string", list: "array", dict: "object"}
+    return kinds[type(value)]
+
+
+def schema_problems(
+    value: Any, schema: dict[str, Any], schemas: dict[str, Any], at: str = "$", *, extras: bool
+) -> list[str]:
+    """Where ``value`` breaks ``schema``: ``$ref``, ``type`` (``null`` included), ``const``,
+    ``enum``, ``required``, ``properties`` (the keys must be exactly the documented ones,
+    or include them if ``extras``) and ``items``. Nothing else (no jsonschema dependency).
+    """
+    if "$ref" in schema:
+        name = schema["$ref"].removeprefix("#/components/schemas/")
+        if name not in schemas:
+            return [f"{at}: unresolvable $ref {schema['$ref']}"]
+        return schema_problems(value, schemas[name], schemas, at, extras=extras)
+    kind = json_type(value)
+    if "type" in schema:
+        allowed = {schema["type"]} if isinstance(schema["type"], str) else set(schema["type"])
+        if kind not in allowed and not (kind == "integer" and "number" in allowed):
+            return [f"{at}: {kind} {value!r}, documented as {'|'.join(sorted(allowed))}"]
+    problems = []
+    same = (kind, value)
+    if "const" in schema and same != (json_type(schema["const"]), schema["const"]):
+        problems.append(f"{at}: {value!r}, documented as {schema['const']!r}")
+    if "enum" in schema and same not in [(json_type(e), e) for e in schema["enum"]]:
+        problems.append(f"{at}: {value!r} is not one of {schema['enum']}")
+    if kind == "object" and "properties" in schema:
+        documented = schema["properties"]
+        missing = [k for k in schema.get("required", []) if k not in value]
+        undocumented = sorted(set(value) - set(documented))
+        if missing:
+            problems.append(f"{at}: required {missing} missing")
+        if undocumented and not extras:
+            problems.append(f"{at}: undocumented {undocumented}")
+        for key in sorted(set(value) & set(documented)):
+            problems += schema_problems(
+                value[key], documented[key], schemas, f"{at}.{key}", extras=extras
+            )
+    if kind == "array" and "items" in schema:
+        for index, item in enumerate(value):
+            problems += schema_problems(
+                item, schema["items"], schemas, f"{at}[{index}]", extras=extras
+            )
+    return problems
+
+
+def test_answers_match_the_served_document(
+    chatmaid_sandbox: SandboxHandle, chatmaid_sandbox_profile: str
+) -> None:
+    # The document describes the docs profile; the live profile may only add keys (its
+    # known extras), never drop or retype a documented one.
+    extras = chatmaid_sandbox_profile == "live"
+    # A sent message stays sent (the live profile would make it delivered live_delay on).
+    chatmaid_sandbox.admin.update_settings(live_delay=60)
+    document = httpx.get(chatmaid_sandbox.url + "/openapi.json").json()
+    schemas = document["components"]["schemas"]
+    key = SEED.test_key
+
+    def check(response: httpx.Response, method: str, path: str) -> Any:
+        operation = document["paths"][path][method.lower()]
+        answer = operation["responses"][str(response.status_code)]
+        schema = answer["content"]["application/json"]["schema"]
+        body = response.json()
+        assert schema_problems(body, schema, schemas, extras=extras) == [], (method, path)
+        return body
+
+    def send(**fields: Any) -> Any:
+        body = {"fromPhoneId": SEED.phone_id, "to": TO, **fields}
+        return raw(chatmaid_sandbox, "POST", "/v1/messages/send", key, json=body)
+
+    sent = check(send(content="hi"), "POST", "/v1/messages/send")
+    assert sent["data"]["status"] == "sent"
+    failed = check(send(content="hi", to="+15550000001"), "POST", "/v1/messages/send")
+    assert failed["data"]["errorCode"] is not None
+    media = send(mediaUrls=["https://example.com/a.png"])
+    assert check(media, "POST", "/v1/messages/send")["data"]["content"] is None
+    message_id = sent["data"]["id"]
+    got = raw(chatmaid_sandbox, "GET", f"/v1/messages/{message_id}", key)
+    check(got, "GET", "/v1/messages/{messageId}")
+    page = check(raw(chatmaid_sandbox, "GET", "/v1/messages", key), "GET", "/v1/messages")
+    assert len(page["data"]["data"]) >= 3
+    phones = raw(chatmaid_sandbox, "GET", "/v1/phone-numbers", key)
+    assert len(check(phones, "GET", "/v1/phone-numbers")["data"]) >= 2
+    for phone_id in (SEED.phone_id, SEED.disconnected_phone_id):
+        one = raw(chatmaid_sandbox, "GET", f"/v1/phone-numbers/{phone_id}", key)
+        check(one, "GET", "/v1/phone-numbers/{id}")
+        status = raw(chatmaid_sandbox, "GET", f"/v1/phone-numbers/{phone_id}/status", key)
+        check(status, "GET", "/v1/phone-numbers/{id}/status")
+    check(raw(chatmaid_sandbox, "GET", "/v1/account", key), "GET", "/v1/account")
+    usage = raw(chatmaid_sandbox, "GET", "/v1/account/usage?period=week", key)
+    check(usage, "GET", "/v1/account/usage")
+
+    # Error envelopes: 400 (several problems), 401, 404; then the 429 body.
+    invalid = send(to=123)
+    assert invalid.status_code == 400
+    assert len(check(invalid, "POST", "/v1/messages/send")["message"]) >= 2
+    unauthorized = raw(chatmaid_sandbox, "GET", "/v1/messages")
+    assert unauthorized.status_code == 401
+    check(unauthorized, "GET", "/v1/messages")
+    missing = raw(chatmaid_sandbox, "GET", "/v1/messages/msg_unknown", key)
+    assert missing.status_code == 404
+    check(missing, "GET", "/v1/messages/{messageId}")
+    chatmaid_sandbox.admin.update_settings(rate_limit=1)  # a fresh bucket of one token
+    answers = [raw(chatmaid_sandbox, "GET", "/v1/account", key) for _ in range(2)]
+    assert [a.status_code for a in answers] == [200, 429]
+    assert set(check(answers[1], "GET", "/v1/account")) == {"success", "error", "retryAfter"}
+
+    # A checker that cannot fail proves nothing: a tampered answer must be flagged.
+    schema = document["paths"]["/v1/messages/send"]["post"]["responses"]["201"]
+    schema = schema["content"]["application/json"]["schema"]
+    data = {**sent["data"], "status": "queued", "createdAt": None, "mediaUrls": [7], "bogus": 0}
+    del data["id"]
+    tampered = {"success": 1, "data": data}
+    assert schema_problems(tampered, schema, schemas, extras=extras) == [
+        "$.data: required ['id'] missing",
+        *([] if extras else ["$.data: undocumented ['bogus']"]),
+        "$.data.createdAt: null None, documented as string",
+        "$.data.mediaUrls[0]: integer 7, documented as string",
+        "$.data.status: 'queued' is not one of ['pending', 'sent', 'failed']",
+        "$.success: integer 1, documented as boolean",
+    ]

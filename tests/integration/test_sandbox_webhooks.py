@@ -4,6 +4,11 @@ Deliveries are signed (the docs' own ``verify_signature`` accepts them), carry t
 documented payloads, are retried 1, 5 and 15 "minutes" after the first attempt (the
 fixture runs with ``time_scale=0.001``: 60, 300 and 900 ms), and are signed afresh at
 each attempt.
+
+Every test that holds in either profile runs in both (ids ``[docs]`` and ``[live]``).
+In the ``live`` profile a sent message goes on to ``message.delivered`` and
+``message.read``, each a delivery of its own, so tests that count one message's
+deliveries subscribe to ``message.sent`` only.
 """
 
 from __future__ import annotations
@@ -26,9 +31,13 @@ from starlette.routing import Route
 
 from chatmaid import MessageEvent, PhoneEvent, webhooks
 from chatmaid.sandbox import SEED, Admin, SandboxAdminError
+from chatmaid.sandbox.pytest_plugin import SANDBOX_PROFILES
 from chatmaid.sandbox.server import SandboxHandle, ServerThread
 
 pytestmark = pytest.mark.integration
+
+#: For a test that holds in either profile.
+both_profiles = pytest.mark.parametrize("chatmaid_sandbox_profile", SANDBOX_PROFILES)
 
 SECRET = "whsec_sandbox_tests"
 TO = "+15557654321"
@@ -110,6 +119,10 @@ def send(sandbox: SandboxHandle, to: str = TO, key: str | None = None) -> str:
         return client.send_message(from_phone=SEED.phone_id, to=to, content="hi").id
 
 
+# Docs profile only: it asserts the Webhooks page's payload exactly. The live profile's
+# payloads carry the SDK's extra fields (and the message goes on to message.delivered and
+# message.read); test_sandbox_profiles.py asserts those.
+@pytest.mark.parametrize("chatmaid_sandbox_profile", ["docs"])
 def test_deliveries_are_signed_with_the_documented_payloads(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
@@ -149,6 +162,7 @@ def test_deliveries_are_signed_with_the_documented_payloads(
     )
 
 
+@both_profiles
 def test_endpoints_get_only_their_events(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
@@ -161,25 +175,28 @@ def test_endpoints_get_only_their_events(
     assert json.loads(delivery.body)["data"]["messageId"] == failed_id
 
 
+@both_profiles
 def test_live_messages_are_announced_when_they_settle(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
     chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET)
     started = time.monotonic()
     message_id = send(chatmaid_sandbox, key=SEED.live_key)
-    [delivery] = receiver.wait_for(1)
+    delivery = receiver.wait_for(1)[0]  # the live profile's delivered and read follow
+    assert delivery.event == "message.sent"
     assert delivery.at - started >= 0.2  # the fixture's live_delay
     data = json.loads(delivery.body)["data"]
     assert (data["messageId"], data["status"], data["environment"]) == (message_id, "sent", "live")
 
 
+@both_profiles
 def test_failed_deliveries_follow_the_retry_schedule(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
     # One "minute" = 120 ms: retries due 0.12, 0.6 and 1.8 s after the first attempt.
     chatmaid_sandbox.admin.update_settings(time_scale=0.002, delivery_id_header=True)
     receiver.answers = [500] * 10
-    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET)
+    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
     send(chatmaid_sandbox)
     attempts = receiver.wait_for(4)
     time.sleep(0.3)
@@ -204,11 +221,12 @@ def test_failed_deliveries_follow_the_retry_schedule(
     assert [r["scheduledAt"] for r in records] == sorted(r["scheduledAt"] for r in records)
 
 
+@both_profiles
 def test_each_attempt_is_signed_afresh(chatmaid_sandbox: SandboxHandle, receiver: Receiver) -> None:
     # 1.1 s between the first attempt and the retry, so the signed second differs.
     chatmaid_sandbox.admin.update_settings(time_scale=1.1 / 60)
     receiver.answers = [503]
-    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET)
+    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
     send(chatmaid_sandbox)
     first, second = receiver.wait_for(2, timeout=5)
     assert second.at - first.at >= 1.09
@@ -220,15 +238,16 @@ def test_each_attempt_is_signed_afresh(chatmaid_sandbox: SandboxHandle, receiver
     assert [(r["attempt"], r["succeeded"]) for r in records] == [(1, False), (2, True)]
 
 
+@both_profiles
 def test_timeouts_and_connection_errors_are_retried(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
     chatmaid_sandbox.admin.update_settings(webhook_timeout=0.2)
     receiver.delays = [1.0]
-    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET)
+    chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
     with socket.create_server(("127.0.0.1", 0)) as closed:
         nobody = f"http://127.0.0.1:{closed.getsockname()[1]}/hooks"
-    chatmaid_sandbox.admin.add_webhook(nobody, SECRET)
+    chatmaid_sandbox.admin.add_webhook(nobody, SECRET, events=["message.sent"])
     send(chatmaid_sandbox)
     records = chatmaid_sandbox.admin.wait_for_deliveries(6)
     slow = [r for r in records if r["url"] == receiver.url]
@@ -240,6 +259,7 @@ def test_timeouts_and_connection_errors_are_retried(
     assert all(r["error"].startswith("ConnectError") for r in unreachable)
 
 
+@both_profiles
 def test_slow_receivers_never_delay_the_api(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
@@ -251,11 +271,12 @@ def test_slow_receivers_never_delay_the_api(
     receiver.wait_for(1)
 
 
+@both_profiles
 def test_removed_endpoints_get_no_more_retries(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
     receiver.answers = [500] * 10
-    webhook = chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET)
+    webhook = chatmaid_sandbox.admin.add_webhook(receiver.url, SECRET, events=["message.sent"])
     send(chatmaid_sandbox)
     receiver.wait_for(1)
     chatmaid_sandbox.admin.remove_webhook(webhook["id"])
@@ -274,6 +295,7 @@ def in_state(admin: Admin, message_id: str, state: str) -> list[dict[str, Any]]:
         time.sleep(0.02)
 
 
+@both_profiles
 def test_deliveries_are_kept_whole_and_can_be_delivered_again(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
@@ -306,6 +328,7 @@ def test_deliveries_are_kept_whole_and_can_be_delivered_again(
     assert gone.value.status_code == 409
 
 
+@both_profiles
 def test_a_removed_endpoints_unfinished_deliveries_are_dropped(
     chatmaid_sandbox: SandboxHandle, receiver: Receiver
 ) -> None:
@@ -320,9 +343,26 @@ def test_a_removed_endpoints_unfinished_deliveries_are_dropped(
     assert (dropped["state"], dropped["nextAttemptAt"]) == ("dropped", None)
 
 
+@both_profiles
 def test_phone_toggles_emit_phone_events(
-    chatmaid_sandbox: SandboxHandle, receiver: Receiver
+    chatmaid_sandbox: SandboxHandle, chatmaid_sandbox_profile: str, receiver: Receiver
 ) -> None:
+    # The docs show no phone payload: the docs profile sends the status endpoint's
+    # fields, the live profile the SDK's PhoneEventData (test_sandbox_profiles.py).
+    id_key, status_key = ("id", "connectionStatus")
+    expected_keys = {
+        "id",
+        "phoneNumber",
+        "connectionStatus",
+        "lastConnectedAt",
+        "lastDisconnectedAt",
+    }
+    if chatmaid_sandbox_profile == "live":
+        id_key, status_key = ("phoneId", "status")
+        expected_keys = {
+            "phoneId", "phoneNumber", "displayName", "status", "lastConnectedAt",
+            "lastDisconnectedAt",
+        }  # fmt: skip
     admin = chatmaid_sandbox.admin
     admin.add_webhook(receiver.url, SECRET, events=["phone.connected", "phone.disconnected"])
     admin.set_phone_connected(SEED.disconnected_phone_id, True)
@@ -337,10 +377,8 @@ def test_phone_toggles_emit_phone_events(
         assert isinstance(event, PhoneEvent)
         assert verify_signature(delivery.body.decode(), delivery.signature, SECRET)
         data = json.loads(delivery.body)["data"]
-        assert set(data) == {
-            "id", "phoneNumber", "connectionStatus", "lastConnectedAt", "lastDisconnectedAt",
-        }  # fmt: skip
-        assert (data["id"], data["connectionStatus"]) == (SEED.disconnected_phone_id, status)
+        assert set(data) == expected_keys
+        assert (data[id_key], data[status_key]) == (SEED.disconnected_phone_id, status)
     client = chatmaid_sandbox.client(requests_per_minute=None)
     with client:
         phone = client.get_phone_status(SEED.disconnected_phone_id)

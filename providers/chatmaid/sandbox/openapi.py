@@ -97,7 +97,7 @@ def _success(data: str) -> dict[str, Any]:
     return {
         "type": "object",
         "required": ["success", "data"],
-        "properties": {"success": {"const": True}, "data": schema},
+        "properties": {"success": {"type": "boolean", "const": True}, "data": schema},
     }
 
 

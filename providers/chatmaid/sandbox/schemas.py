@@ -51,7 +51,11 @@ def _count(description: str | None = None) -> Schema:
     return schema
 
 
-def _object(properties: dict[str, Schema], required: list[str], description: str) -> Schema:
+def _object(
+    description: str, properties: dict[str, Schema], *, required: list[str] | None = None
+) -> Schema:
+    """An object; every field required unless ``required`` names fewer."""
+    required = list(properties) if required is None else required
     unknown = set(required) - set(properties)
     if unknown:
         raise ValueError(f"required fields without a property: {sorted(unknown)}")
@@ -73,6 +77,7 @@ _PERIODS = ["day", "week", "month"]
 # -- messages -----------------------------------------------------------------------------
 
 MESSAGE = _object(
+    "A message, as send, get and list answer it (API Reference examples).",
     {
         "id": _string("Message ID (msg_*)."),
         "from": _string("The sender phone's E.164 number."),
@@ -95,22 +100,21 @@ MESSAGE = _object(
     },
     # Only these two are in every example: the Cookbook's send answer, the Getting
     # Started poll answer and the Messages page's list item show shortened messages.
-    ["id", "status"],
-    "A message, as send, get and list answer it (API Reference examples).",
+    required=["id", "status"],
 )
 
 PAGINATION = _object(
+    "GET /v1/messages: data.pagination.",
     {
         "page": {"type": "integer", "minimum": 1, "description": "Current page (1-based)."},
         "limit": {"type": "integer", "minimum": 1, "maximum": 100, "description": "Page size."},
         "total": _count("Total matching messages."),
         "totalPages": _count("Computed page count."),
     },
-    ["page", "limit", "total", "totalPages"],
-    "GET /v1/messages: data.pagination.",
 )
 
 PAGE_OF_MESSAGES = _object(
+    "GET /v1/messages: the page is under data.data, its position under data.pagination.",
     {
         "data": {
             "type": "array",
@@ -119,12 +123,11 @@ PAGE_OF_MESSAGES = _object(
         },
         "pagination": ref("Pagination"),
     },
-    ["data", "pagination"],
-    "GET /v1/messages: the page is under data.data, its position under data.pagination.",
 )
 
 SEND_MESSAGE_REQUEST: Schema = {
     **_object(
+        "POST /v1/messages/send: the body (API Reference, Request Contract).",
         {
             "fromPhoneId": _string("A phone ID of your account."),
             "to": _string("E.164 (example: +15551234567).", pattern=r"^\+[1-9][0-9]{1,14}$"),
@@ -139,8 +142,7 @@ SEND_MESSAGE_REQUEST: Schema = {
                 maxLength=64,
             ),
         },
-        ["fromPhoneId", "to"],
-        "POST /v1/messages/send: the body (API Reference, Request Contract).",
+        required=["fromPhoneId", "to"],
     ),
     "anyOf": [
         {"required": ["content"], "properties": {"content": {"minLength": 1}}},
@@ -157,6 +159,7 @@ _CONNECTION_STATUS = _string(
 )
 
 PHONE_NUMBER = _object(
+    "A phone number, as GET /v1/phone-numbers[/:id] answers it.",
     {
         "id": _string("The phone's internal ID."),
         "phoneNumber": _string("E.164."),
@@ -167,14 +170,10 @@ PHONE_NUMBER = _object(
         "createdAt": _timestamp(),
         "updatedAt": _timestamp(),
     },
-    [
-        "id", "phoneNumber", "displayName", "connectionStatus",
-        "lastConnectedAt", "lastDisconnectedAt", "createdAt", "updatedAt",
-    ],  # fmt: skip
-    "A phone number, as GET /v1/phone-numbers[/:id] answers it.",
 )
 
 PHONE_STATUS = _object(
+    "GET /v1/phone-numbers/:id/status: the live connection state.",
     {
         "id": _string("The phone's internal ID."),
         "phoneNumber": _string("E.164."),
@@ -183,51 +182,43 @@ PHONE_STATUS = _object(
         "lastDisconnectedAt": _nullable_timestamp("null until the phone first disconnects."),
         "updatedAt": _timestamp(),
     },
-    [
-        "id", "phoneNumber", "connectionStatus",
-        "lastConnectedAt", "lastDisconnectedAt", "updatedAt",
-    ],  # fmt: skip
-    "GET /v1/phone-numbers/:id/status: the live connection state.",
 )
 
 # -- account ------------------------------------------------------------------------------
 
 ACCOUNT_STATS = _object(
+    "GET /v1/account: data.stats, the aggregate counters.",
     {
         "apiKeys": _count(),
         "phoneNumbers": _count(),
         "messages": _count(),
     },
-    ["apiKeys", "phoneNumbers", "messages"],
-    "GET /v1/account: data.stats, the aggregate counters.",
 )
 
 ACCOUNT = _object(
+    "GET /v1/account: the profile of the API key's owner.",
     {
         "accountId": _string("acc_*."),
         "name": _string(),
         "email": _string(),
         # The docs show "active" and speak of an inactive subscription; no list of values.
-        "subscriptionStatus": _string('"active" when the subscription is.'),
+        "subscriptionStatus": _string('"active" while the subscription is.'),
         "stats": ref("AccountStats"),
     },
-    ["accountId", "name", "email", "subscriptionStatus", "stats"],
-    "GET /v1/account: the profile of the API key's owner.",
 )
 
 MESSAGE_COUNTS = _object(
-    {"total": _count(), "pending": _count(), "sent": _count(), "failed": _count()},
-    ["total", "pending", "sent", "failed"],
     "GET /v1/account/usage: data.messages.",
+    {"total": _count(), "pending": _count(), "sent": _count(), "failed": _count()},
 )
 
 REQUEST_COUNTS = _object(
-    {"total": _count(), "successful": _count(), "failed": _count()},
-    ["total", "successful", "failed"],
     "GET /v1/account/usage: data.apiRequests.",
+    {"total": _count(), "successful": _count(), "failed": _count()},
 )
 
 USAGE = _object(
+    "GET /v1/account/usage: the metrics of the period ending now.",
     {
         "period": _string(enum=_PERIODS),
         "startDate": _timestamp(),
@@ -235,13 +226,12 @@ USAGE = _object(
         "messages": ref("MessageCounts"),
         "apiRequests": ref("RequestCounts"),
     },
-    ["period", "startDate", "endDate", "messages", "apiRequests"],
-    "GET /v1/account/usage: the metrics of the period ending now.",
 )
 
 # -- errors -------------------------------------------------------------------------------
 
 ERROR_ENVELOPE = _object(
+    "The error envelope most errors follow (Errors page); 429 has its own short body.",
     {
         "success": {"type": "boolean", "const": False},
         "error": _string('The HTTP reason phrase, e.g. "Unauthorized", "Bad Request".'),
@@ -254,23 +244,21 @@ ERROR_ENVELOPE = _object(
         "timestamp": _timestamp(),
         "path": _string("The request's path (and query string)."),
     },
-    ["success", "error", "message", "statusCode", "timestamp", "path"],
-    "The error envelope most errors follow (Errors page); 429 has its own short body.",
 )
 
 RATE_LIMITED = _object(
+    "429: the per-key rate limit is exceeded (Errors page).",
     {
         "success": {"type": "boolean", "const": False},
         "error": {"type": "string", "const": "Rate limit exceeded"},
         "retryAfter": {"type": "integer", "minimum": 0, "description": "Seconds to wait."},
     },
-    ["success", "error", "retryAfter"],
-    "429: the per-key rate limit is exceeded (Errors page).",
 )
 
 # -- webhooks -----------------------------------------------------------------------------
 
 MESSAGE_EVENT_DATA = _object(
+    "The data of message.sent and message.failed (Webhooks page, Payloads).",
     {
         "messageId": _string("Message ID (msg_*)."),
         "from": _string("The sender phone's E.164 number."),
@@ -284,21 +272,21 @@ MESSAGE_EVENT_DATA = _object(
         "errorMessage": _string("message.failed only (not in the docs' example)."),
     },
     # The Webhooks page's curl example posts data: {"messageId": ...} alone.
-    ["messageId"],
-    "The data of message.sent and message.failed (Webhooks page, Payloads).",
+    required=["messageId"],
 )
 
 MESSAGE_EVENT = _object(
+    "A message.* webhook body; the event name is also the X-Chatmaid-Event header.",
     {
         "event": _string(enum=["message.sent", "message.failed"]),
         "timestamp": _timestamp(),
         "data": ref("MessageEventData"),
     },
-    ["event", "timestamp", "data"],
-    "A message.* webhook body; the event name is also the X-Chatmaid-Event header.",
 )
 
 PHONE_EVENT_DATA = _object(
+    "The data of phone.connected and phone.disconnected. The docs show no phone "
+    "payload; these are the sandbox's choice, fields of the phone's status.",
     {
         "id": _string("The phone's internal ID."),
         "phoneNumber": _string("E.164."),
@@ -306,19 +294,16 @@ PHONE_EVENT_DATA = _object(
         "lastConnectedAt": _nullable_timestamp(),
         "lastDisconnectedAt": _nullable_timestamp(),
     },
-    [],
-    "The data of phone.connected and phone.disconnected. The docs show no phone "
-    "payload; these are the sandbox's choice, fields of the phone's status.",
+    required=[],
 )
 
 PHONE_EVENT = _object(
+    "A phone.* webhook body; the event name is also the X-Chatmaid-Event header.",
     {
         "event": _string(enum=["phone.connected", "phone.disconnected"]),
         "timestamp": _timestamp(),
         "data": ref("PhoneEventData"),
     },
-    ["event", "timestamp", "data"],
-    "A phone.* webhook body; the event name is also the X-Chatmaid-Event header.",
 )
 
 #: ``components.schemas``: the names the paths and webhooks of the document refer to.
