@@ -210,12 +210,17 @@ class NotifyConsumer:
         self._sends.call_soon(self._dispatcher.submit, jobs)
 
     def _share_rate(self) -> None:
-        """Take this process's share of the key's limit: its part of the partitions."""
+        """Take this process's share of the key's limit (see ``rateshare``)."""
         if self._share is None:
             return
         total = self._consumer.partitions_for_topic(self._settings.notify_topic)
         if total:
-            self._share.update(len(self._book.trackers()), len(total))
+            trackers = self._book.trackers()
+            self._share.update(
+                owned=[t.partition.partition for t in trackers],
+                working=[t.partition.partition for t in trackers if t.pending],
+                total=len(total),
+            )
 
     def _finished_earlier(self, topic_partition: TopicPartition) -> set[int]:
         """Offsets above the partition's commit that an earlier owner finished."""

@@ -1,16 +1,22 @@
 """One key's rate limit shared by the processes of a consumer group, with no coordinator.
 
-Each process takes the share of the notify topic's partitions it is assigned: with the
-key's limit L and P partitions, a process owning n of them sends at most L * n / P a
-minute, recomputed after every rebalance. The shares of the group add up to L; as events
-spread over partitions, so does the demand. During a rebalance the shares may briefly add
-up to more (a process gains partitions before another has let them go); the core's 429
-handling covers those moments.
+Each process takes its part of the key's limit L by the notify topic's partitions it
+owns, each partition weighed by whether it has work: 1 while the group's committed
+offset is below its log end (``GroupDemand``, read from the broker by every process
+alike) or the process holds unfinished events of it, ``IDLE_WEIGHT`` otherwise. With
+weights w, a process sends at most L * w(owned) / w(all) a minute, recomputed every
+second and after every rebalance. The shares of the group add up to L; a process whose
+partitions run dry lends nearly all of its share to those with a backlog, and takes it
+back within a second of new events. Without a reading of the group (the broker away)
+every partition weighs 1: the share is the process's part of the partitions. While
+views or assignments change, the shares may briefly add up to a little more than L;
+the core's 429 handling covers those moments.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Collection
 
 from chatmaid import TokenBucket
 
@@ -18,30 +24,64 @@ from .metrics import BridgeMetrics
 
 logger = logging.getLogger("chatmaid_kafka.rateshare")
 
+#: What a partition with no work weighs against one with work: its owner keeps a little
+#: of the limit (its next event goes out without waiting for the next reading).
+IDLE_WEIGHT = 0.05
+
+
+def share_of(owned: Collection[int], total: int, busy: Collection[int] | None) -> float:
+    """The fraction of the key's limit for the owner of ``owned`` of ``total`` partitions,
+    ``busy`` being those with work (``None``: not known, all weigh the same)."""
+    if busy is None:
+        return max(len(owned), 1) / total
+
+    def weight(partition: int) -> float:
+        return 1.0 if partition in busy else IDLE_WEIGHT
+
+    everything = sum(weight(partition) for partition in range(total))
+    return max(sum(weight(partition) for partition in owned), IDLE_WEIGHT) / everything
+
 
 class RateShare:
     """Sets a process's bucket to its share of the key's limit."""
 
-    def __init__(self, bucket: TokenBucket, key_limit: float, metrics: BridgeMetrics) -> None:
+    def __init__(
+        self,
+        bucket: TokenBucket,
+        key_limit: float,
+        metrics: BridgeMetrics,
+        *,
+        group_busy: Callable[[], Collection[int] | None] = lambda: None,
+    ) -> None:
         self._bucket = bucket
         self._key_limit = key_limit
         self._metrics = metrics
-        self._owned: tuple[int, int] | None = None
+        self._group_busy = group_busy
+        self._owned: tuple[frozenset[int], int] | None = None
+        self._rate = bucket.per_minute
         metrics.rate_limit.set(bucket.per_minute)
 
-    def update(self, owned: int, total: int) -> None:
-        """The process owns ``owned`` of the topic's ``total`` partitions now."""
-        if total < 1 or self._owned == (owned, total):
+    def update(self, *, owned: Collection[int], working: Collection[int], total: int) -> None:
+        """The process owns partitions ``owned`` of the topic's ``total``, and holds
+        unfinished events of ``working``."""
+        if total < 1:
             return
-        self._owned = (owned, total)
-        # A process with no partition sends nothing new; a floor keeps the bucket valid.
-        rate = self._key_limit * max(owned, 1) / total
-        self._bucket.set_rate(rate)
-        self._metrics.rate_limit.set(rate)
-        logger.info(
-            "rate share: %.0f of the key's %.0f requests a minute (%d of %d partitions)",
-            rate,
-            self._key_limit,
-            owned,
-            total,
-        )
+        seen = self._group_busy()
+        busy = None if seen is None else {*seen, *working}
+        rate = self._key_limit * share_of(owned, total, busy)
+        assignment = (frozenset(owned), total)
+        if assignment != self._owned:
+            self._owned = assignment
+            logger.info(
+                "rate share: %.0f of the key's %.0f requests a minute (%d of %d partitions, "
+                "%s with work)",
+                rate,
+                self._key_limit,
+                len(owned),
+                total,
+                "unknown" if busy is None else len(busy),
+            )
+        if abs(rate - self._rate) > 1e-9:
+            self._rate = rate
+            self._bucket.set_rate(rate)
+            self._metrics.rate_limit.set(rate)

@@ -25,6 +25,7 @@ from .aio import LoopThread
 from .consumer import NotifyConsumer
 from .correlation import CorrelationIndex, CorrelationTail
 from .dedupe import DeliveryLedger
+from .demand import GroupDemand
 from .dispatcher import Dispatcher
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
@@ -71,6 +72,7 @@ class Bridge:
         self._transactions: TransactionalPublisher | None = None
         self._index: CorrelationIndex | None = None
         self._tail: CorrelationTail | None = None
+        self._demand: GroupDemand | None = None
         self._sends: _Sends | None = None
         self._http: HttpServer | None = None
         self.fatal: BaseException | None = None
@@ -174,6 +176,8 @@ class Bridge:
             self._http.stop()
         if self._tail is not None:
             self._tail.stop()
+        if self._demand is not None:
+            self._demand.stop()
         for publisher in (self._publisher, self._transactions):
             if publisher is not None:
                 publisher.close()
@@ -212,7 +216,9 @@ class Bridge:
         dispatcher: Dispatcher[Consumed] = Dispatcher(processor.handle, s.concurrency)
         share = None
         if bucket is not None and s.rate_limit_scope == "group":
-            share = RateShare(bucket, bucket.per_minute, self.metrics)
+            self._demand = GroupDemand(s)
+            self._demand.start()
+            share = RateShare(bucket, bucket.per_minute, self.metrics, group_busy=self._demand.busy)
         consumer = NotifyConsumer(
             s,
             NotifyConsumer.connect(s),
