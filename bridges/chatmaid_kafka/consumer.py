@@ -175,11 +175,14 @@ class NotifyConsumer:
         revoked_at = self._revoked_at
         if revoked_at is None or time.monotonic() - revoked_at < REJOIN_AFTER:
             return
+        self._revoked_at = None
+        if self._consumer.assignment():
+            return  # a cooperative round that added nothing (kafka-python says nothing)
         logger.warning(
             "no assignment %.0fs after a revocation (a join kafka-python lost); joining again",
             REJOIN_AFTER,
         )
-        self._revoked_at = None
+        self._let_go(self._book.trackers())  # the next assignment starts from the commits
         self._consumer.unsubscribe()
         self._subscribe()
 
@@ -207,6 +210,9 @@ class NotifyConsumer:
                 )
                 jobs.append(Job(partition, record.key, Consumed(tracker, source)))
         self._metrics.events_consumed.inc(len(jobs))
+        # New work may wake an idle partition: take its share before these are sent,
+        # or they would book the idle rate's slots.
+        self._share_rate()
         self._sends.call_soon(self._dispatcher.submit, jobs)
 
     def _share_rate(self) -> None:

@@ -59,6 +59,7 @@ class FakeKafka:
         self.ever_paused: set[TopicPartition] = set()
         self.seeks: list[tuple[TopicPartition, int]] = []
         self.subscriptions = self.unsubscriptions = 0
+        self.on_rejoin: list[TopicPartition] = []  # what a join assigns when nothing is
         self.stored: dict[TopicPartition, Any] = {}  # the group's commits, with metadata
 
     def topics(self) -> set[str]:
@@ -67,10 +68,14 @@ class FakeKafka:
     def subscribe(self, topics: list[str], listener: Any) -> None:
         self.subscriptions += 1
         self.listener = listener
+        self.assigned = self.assigned or self.on_rejoin
         asyncio.run(listener.on_partitions_assigned(set(self.assigned)))
 
     def unsubscribe(self) -> None:
         self.unsubscriptions += 1
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self.assigned)
 
     def poll(self, timeout_ms: int, max_records: int) -> dict[TopicPartition, list[Record]]:
         time.sleep(0.005)
@@ -314,11 +319,27 @@ def test_a_revocation_never_followed_by_an_assignment_rejoins_the_group(
     benches.append(bench)
     bench.thread.start()
     bench.until(lambda: bench.kafka.last_committed() == {P0: 5})
+    bench.kafka.assigned, bench.kafka.on_rejoin = [], [P0]
     asyncio.run(bench.consumer.revoked({P0}))  # ...and kafka-python loses the join
     bench.until(lambda: bench.kafka.unsubscriptions == 1)
     assert bench.kafka.subscriptions == 2
     time.sleep(0.3)
     assert bench.kafka.unsubscriptions == 1  # the new assignment ended the watch
+    bench.shutdown()
+
+
+def test_a_cooperative_revocation_that_keeps_partitions_is_not_a_lost_join(
+    benches: list[Bench], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("chatmaid_kafka.consumer.REJOIN_AFTER", 0.2)
+    bench = Bench(FakeKafka({P0: 5, P1: 5}))
+    benches.append(bench)
+    bench.thread.start()
+    bench.until(lambda: bench.kafka.last_committed() == {P0: 5, P1: 5})
+    bench.kafka.assigned = [P0]
+    asyncio.run(bench.consumer.revoked({P1}))  # the round that follows adds nothing
+    time.sleep(0.5)
+    assert bench.kafka.unsubscriptions == 0
     bench.shutdown()
 
 
