@@ -272,6 +272,47 @@ def test_three_consumers_share_the_keys_limit_across_a_rebalance(
         topics.delete()
 
 
+def test_processes_whose_partitions_are_idle_lend_their_share(
+    chatmaid_sandbox: SandboxHandle, bridges: list[BridgeProcess], kafka_bootstrap: str,
+    tmp_path: Path,
+) -> None:  # fmt: skip
+    sandbox = chatmaid_sandbox
+    key_limit = 600
+    sandbox.admin.update_settings(rate_limit=key_limit)
+    topics = Topics(kafka_bootstrap, partitions=6)
+    topics.create()
+    try:
+        args = [*topics.flags(), "--requests-per-minute", str(key_limit)]
+        for name in ("first", "second", "third"):
+            bridge = BridgeProcess("consume", args, sandbox=sandbox, log_dir=tmp_path, name=name)
+            bridges.append(bridge)
+            bridge.start()
+        wait_until(lambda: all("(2 of 6 partitions" in b.log() for b in bridges), 60,
+                   "two partitions each")  # fmt: skip
+        # Every event on one key: one partition has work, five have none.
+        events = [notify_event(topics.suffix, i) for i in range(300)]
+        produce_events(topics.bootstrap, topics.notify, events, keys=1)
+
+        def rates() -> list[float]:
+            return sorted(b.metric("chatmaid_bridge_rate_limit_per_minute") for b in bridges)
+
+        # With weights 1 (work) and 0.05 (none), the busy partition's owner takes
+        # 1.05 / 1.25 of the limit and each other process 0.1 / 1.25 of it.
+        lent = [key_limit * 0.1 / 1.25] * 2 + [key_limit * 1.05 / 1.25]
+        wait_until(lambda: rates() == pytest.approx(lent, rel=0.01), 30, f"shares {lent}")
+        wait_until(lambda: len(bridge_messages(sandbox.admin)) >= 300, 120, "every send")
+
+        assert_each_event_sent_once(sandbox, topics, events)
+        sends = sandbox.admin.requests()["byEndpoint"][f"POST {SEND}"]
+        assert sends.get("429", 0) < 0.01 * sum(sends.values()), sends
+        # The backlog done, every partition weighs the same again.
+        wait_until(lambda: rates() == pytest.approx([key_limit / 3] * 3, rel=0.01), 30,
+                   "equal shares")  # fmt: skip
+        assert all(b.terminate() == 0 for b in bridges)
+    finally:
+        topics.delete()
+
+
 def drain_the_keys_bucket(sandbox: SandboxHandle) -> None:
     headers = {"Authorization": f"Bearer {sandbox.test_key}"}
     with httpx.Client(base_url=sandbox.url, headers=headers) as api:
