@@ -28,10 +28,13 @@ def emit(
     target: float,
     params: dict[str, Any],
     higher_is_better: bool = True,
+    ceiling: float | None = None,
 ) -> dict[str, Any]:
-    """Print the result's JSON line and a human line; return the result."""
+    """Print the result's JSON line and a human line; return the result. ``ceiling``: a
+    ratio above it misses the bar too (a rate that must reach a limit, not pass it)."""
     ratio = figure / baseline if baseline else 0.0
     met = ratio >= target if higher_is_better else ratio <= target
+    met = met and (ceiling is None or ratio <= ceiling)
     result = {
         "name": name,
         "figure": round(figure, 3),
@@ -39,15 +42,17 @@ def emit(
         "ratio": round(ratio, 3),
         "unit": unit,
         "target_ratio": target,
+        "ceiling_ratio": ceiling,
         "higher_is_better": higher_is_better,
         "met": met,
         "params": {**params, "machine": machine()},
     }
     print(json.dumps(result), flush=True)
     comparison = ">=" if higher_is_better else "<="
+    bar = f"{comparison} {target}" + ("" if ceiling is None else f", <= {ceiling}")
     print(
         f"  {name}: {figure:,.1f} vs baseline {baseline:,.1f} {unit} -> ratio {ratio:.2f} "
-        f"(bar {comparison} {target}: {'met' if met else 'MISSED'})",
+        f"(bar {bar}: {'met' if met else 'MISSED'})",
         flush=True,
     )
     return result

@@ -45,11 +45,13 @@ def table(results: list[dict[str, Any]]) -> str:
         "| --- | ---: | ---: | ---: | --- | --- |",
     ]
     for result in results:
-        bar = result.get("target_ratio")
         direction = "<=" if result.get("higher_is_better") is False else ">="
+        bar = f"{direction} {result.get('target_ratio')}"
+        if result.get("ceiling_ratio") is not None:
+            bar += f", <= {result['ceiling_ratio']}"
         rows.append(
             f"| {result['name']} | {result['figure']:,.1f} {result['unit']} | "
-            f"{result['baseline']:,.1f} | {result['ratio']:.2f} | {direction} {bar} | "
+            f"{result['baseline']:,.1f} | {result['ratio']:.2f} | {bar} | "
             f"{'yes' if result.get('met') else 'NO'} |"
         )
     return "\n".join(rows)
