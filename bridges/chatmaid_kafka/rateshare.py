@@ -7,7 +7,8 @@ alike) or the process holds unfinished events of it, ``IDLE_WEIGHT`` otherwise. 
 weights w, a process sends at most L * w(owned) / w(all) a minute, recomputed every
 second and after every rebalance. The shares of the group add up to L; a process whose
 partitions run dry lends nearly all of its share to those with a backlog, and takes it
-back within a second of new events. Without a reading of the group (the broker away)
+back within a second of new events. Each new assignment starts without burst credit
+(the rest of the group kept sending meanwhile). Without a reading of the group (the broker away)
 every partition weighs 1: the share is the process's part of the partitions. While
 views or assignments change, the shares may briefly add up to a little more than L;
 the core's 429 handling covers those moments.
@@ -70,7 +71,8 @@ class RateShare:
         busy = None if seen is None else {*seen, *working}
         rate = self._key_limit * share_of(owned, total, busy)
         assignment = (frozenset(owned), total)
-        if assignment != self._owned:
+        assignment_changed = assignment != self._owned
+        if assignment_changed:
             self._owned = assignment
             logger.info(
                 "rate share: %.0f of the key's %.0f requests a minute (%d of %d partitions, "
@@ -85,3 +87,7 @@ class RateShare:
             self._rate = rate
             self._bucket.set_rate(rate)
             self._metrics.rate_limit.set(rate)
+        if assignment_changed:
+            # No burst credit saved while it had other partitions (or none): the others
+            # kept sending meanwhile, and a burst now would pass the key's bucket.
+            self._bucket.hold(0)

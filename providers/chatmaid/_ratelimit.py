@@ -33,7 +33,9 @@ class TokenBucket:
     def set_rate(self, per_minute: float) -> None:
         """Change the rate from now on (e.g. a process's share of a key after a rebalance).
 
-        Slots already booked stay booked; the burst follows the rate unless it was fixed.
+        Requests already waiting keep their slots; the slots booked ahead count as many
+        at the new rate (a slow rate's bookings do not hold up a faster one). The burst
+        follows the rate unless it was fixed.
         """
         if per_minute <= 0:
             raise ValueError(f"per_minute must be positive, got {per_minute}")
@@ -43,9 +45,14 @@ class TokenBucket:
         if burst < 1:
             raise ValueError(f"burst must be at least 1, got {burst}")
         with self._lock:
+            interval = 60.0 / per_minute
+            now = self._clock()
+            ahead = self._theoretical_arrival - now
+            if ahead > 0 and self._interval > 0:
+                self._theoretical_arrival = now + ahead * interval / self._interval
             self.per_minute = per_minute
             self.burst = burst
-            self._interval = 60.0 / per_minute
+            self._interval = interval
             self._tolerance = (burst - 1) * self._interval
 
     def reserve(self) -> float:
@@ -65,6 +72,12 @@ class TokenBucket:
                 return None
             self._theoretical_arrival = arrival + self._interval
             return send_at - now
+
+    def next_slot_in(self) -> float:
+        """Seconds until a request booked now could be sent (0: now); books nothing."""
+        with self._lock:
+            now = self._clock()
+            return max(0.0, max(self._theoretical_arrival, now) - self._tolerance - now)
 
     def hold(self, seconds: float) -> None:
         """Book nothing for ``seconds`` (the server asked us to back off)."""

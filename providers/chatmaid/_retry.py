@@ -36,6 +36,9 @@ from ._observers import (
 from ._ratelimit import Clock, TokenBucket
 from ._responses import error_from_response, error_from_transport
 
+#: How far ahead a request may book its rate-limiter slot; later ones sleep and ask again.
+LIMITER_HORIZON = 1.0
+
 logger = logging.getLogger("chatmaid")
 
 
@@ -128,18 +131,33 @@ class _Call:
         return None if self.ends_at is None else self.ends_at - self.how.clock()
 
     def wait_for_limiter(self) -> Flow[None]:
+        """Book a slot of the bucket, at most ``LIMITER_HORIZON`` ahead: further out,
+        sleep and ask again, so that no booking outlives a change of the bucket's rate
+        (a process's share of a key) by more than the horizon."""
         bucket = self.how.bucket
-        left = self._left()
-        if left is not None and left <= 0:
-            raise self._give_up(self._deadline_error("before the next attempt"), "deadline")
-        if bucket is None:
-            return
-        wait = bucket.reserve() if left is None else bucket.try_reserve(max_wait=left)
-        if wait is None:
-            raise self._give_up(self._deadline_error("waiting for the rate limit"), "deadline")
-        if wait > 0:
-            self.how.observers.emit(LimiterWait(*self._where, seconds=wait))
-            yield Sleep(wait)
+        announced = False
+        while True:
+            left = self._left()
+            if left is not None and left <= 0:
+                raise self._give_up(self._deadline_error("before the next attempt"), "deadline")
+            if bucket is None:
+                return
+            ahead = bucket.next_slot_in()
+            if left is not None and ahead > left:
+                raise self._give_up(self._deadline_error("waiting for the rate limit"), "deadline")
+            if not announced and ahead > 0:
+                self.how.observers.emit(LimiterWait(*self._where, seconds=ahead))
+                announced = True
+            wait = bucket.try_reserve(max_wait=LIMITER_HORIZON)
+            if wait is not None:
+                if wait > 0:
+                    yield Sleep(wait)
+                return
+            yield Sleep(
+                min(ahead - LIMITER_HORIZON, LIMITER_HORIZON)
+                if ahead > LIMITER_HORIZON
+                else LIMITER_HORIZON
+            )
 
     def start_attempt(self) -> None:
         self.sent += 1

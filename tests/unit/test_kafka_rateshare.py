@@ -155,3 +155,16 @@ def test_the_group_demand_is_unknown_until_read_and_while_the_broker_is_away() -
         assert demand.busy() is None
     finally:
         demand.stop()
+
+
+def test_a_new_assignment_starts_without_burst_credit() -> None:
+    now = [100.0]
+    bucket = TokenBucket(600, burst=5, clock=lambda: now[0])
+    share = RateShare(bucket, 600, BridgeMetrics())
+    now[0] += 60  # idle long enough to save a full burst
+    share.update(owned=[0, 1], working=[], total=2)
+    waits = [bucket.reserve() for _ in range(3)]
+    assert waits == pytest.approx([0.0, 0.1, 0.2])  # the rate, not a burst of 5
+    now[0] += 60
+    share.update(owned=[0, 1], working=[], total=2)  # the same assignment: credit kept
+    assert [bucket.reserve() for _ in range(5)] == [0.0] * 5

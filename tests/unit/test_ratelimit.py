@@ -105,10 +105,12 @@ def test_the_rate_can_change_while_in_use() -> None:
     bucket = TokenBucket(60, burst=1, clock=lambda: now[0])
     assert bucket.reserve() == 0.0
     assert bucket.reserve() == pytest.approx(1.0)  # 60/min: one a second
+    now[0] = 0.5
     bucket.set_rate(600)  # this process now owns ten times the share
-    now[0] = 1.0
-    assert bucket.reserve() == pytest.approx(1.0)  # the slot booked before stays booked
-    assert bucket.reserve() == pytest.approx(1.1)  # then one every 0.1 s
+    # The request booked for t=1 keeps its slot; what was booked ahead of now (1.5 s at
+    # 1 s a request) counts as 0.15 s at 0.1 s a request.
+    assert bucket.reserve() == pytest.approx(0.15)
+    assert bucket.reserve() == pytest.approx(0.25)  # then one every 0.1 s
     assert (bucket.per_minute, bucket.burst) == (600, 1)
 
 
