@@ -188,11 +188,13 @@ class NotifyConsumer:
 
     def _dispatch(self, records: dict[Any, list[Any]]) -> None:
         jobs: list[Job[Consumed]] = []
+        woke = False  # a partition that had no unfinished event gets some
         for topic_partition, batch in records.items():
             partition = PartitionId(*topic_partition)
             tracker = self._book.get(partition)
             if tracker is None:  # revoked between fetch and now
                 continue
+            woke = woke or not tracker.pending
             if partition in self._fresh:
                 self._fresh.discard(partition)
                 tracker.skip(self._finished_earlier(topic_partition))
@@ -210,9 +212,8 @@ class NotifyConsumer:
                 )
                 jobs.append(Job(partition, record.key, Consumed(tracker, source)))
         self._metrics.events_consumed.inc(len(jobs))
-        # New work may wake an idle partition: take its share before these are sent,
-        # or they would book the idle rate's slots.
-        self._share_rate()
+        if woke:  # take the partition's share before its events are sent, or they
+            self._share_rate()  # would book the idle rate's slots
         self._sends.call_soon(self._dispatcher.submit, jobs)
 
     def _share_rate(self) -> None:

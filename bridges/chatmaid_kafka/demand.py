@@ -2,7 +2,7 @@
 
 A partition has work while the group's committed offset is below its log end: events
 not yet sent, or sent and not yet committed. An admin client reads both for every
-partition of the topic once a ``interval``, on a thread of its own, so the poll loop
+partition of the topic once an ``interval``, on a thread of its own, so the poll loop
 only reads the latest snapshot. Every process of the group reads the same two numbers
 from the broker, so their views agree within an interval.
 """

@@ -59,7 +59,6 @@ class RateShare:
         self._metrics = metrics
         self._group_busy = group_busy
         self._owned: tuple[frozenset[int], int] | None = None
-        self._rate = bucket.per_minute
         metrics.rate_limit.set(bucket.per_minute)
 
     def update(self, *, owned: Collection[int], working: Collection[int], total: int) -> None:
@@ -83,8 +82,7 @@ class RateShare:
                 total,
                 "unknown" if busy is None else len(busy),
             )
-        if abs(rate - self._rate) > 1e-9:
-            self._rate = rate
+        if abs(rate - self._bucket.per_minute) > 1e-9:
             self._bucket.set_rate(rate)
             self._metrics.rate_limit.set(rate)
         if assignment_changed:
