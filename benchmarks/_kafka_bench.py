@@ -232,6 +232,16 @@ class BridgeProcess:
                 return datetime.fromisoformat(str(entry["ts"])).timestamp()
         return None
 
+    def settled_at(self, members: int = 1) -> float | None:
+        """When ``members`` processes all had partitions: the ``members``-th assignment
+        logged (a supervisor's workers log to one file, a line each)."""
+        moments = sorted(
+            datetime.fromisoformat(str(entry["ts"])).timestamp()
+            for entry in self.log_entries()
+            if str(entry.get("message", "")).startswith("assigned") and "ts" in entry
+        )
+        return moments[members - 1] if len(moments) >= members else None
+
     def metric(self, name: str) -> float:
         """A metric's value summed over its labels (0 when absent)."""
         text = httpx.get(f"{self.url}/metrics", timeout=5).text

@@ -119,7 +119,7 @@ def run(
             limited = sum(b.metric("chatmaid_bridge_api_rate_limited_total") for b in members)
             retries = sum(b.metric("chatmaid_bridge_api_retries_total") for b in members)
             code = max(b.terminate() for b in members)
-            assigned = settled_at(bridge, processes - 1 if joining else processes)
+            assigned = bridge.settled_at(processes - 1 if joining else processes)
         with TopicReader(bootstrap, topics.dlq) as dlq:
             letters = dlq.settle(0.5)
     if assigned is None:
@@ -202,17 +202,6 @@ def run(
         },
     )
     return fail(problems)
-
-
-def settled_at(bridge: BridgeProcess, members: int) -> float | None:
-    """When the first ``members`` processes all had partitions: the ``members``-th
-    assignment logged (a supervisor's workers log to one file, one line each)."""
-    moments = sorted(
-        datetime.fromisoformat(str(entry["ts"])).timestamp()
-        for entry in bridge.log_entries()
-        if str(entry.get("message", "")).startswith("assigned") and "ts" in entry
-    )
-    return moments[members - 1] if len(moments) >= members else None
 
 
 def per_interval(times: list[float], start: float, width: float) -> list[int]:

@@ -22,6 +22,9 @@ logger = logging.getLogger("chatmaid_kafka.producer")
 
 Done = Callable[[BaseException | None], None]
 
+#: The consume path's producer linger (ms): measured in benchmarks/bench_bridge_throughput.
+CONSUME_LINGER_MS = 5
+
 
 class PublishError(RuntimeError):
     """Kafka did not acknowledge a record."""
@@ -39,17 +42,22 @@ class Publisher:
         self._producer = producer
 
     @classmethod
-    def connect(cls, kafka_options: dict[str, Any], **overrides: Any) -> Publisher:
-        """A publisher on a new producer: idempotent, acks=all, no linger, no metrics.
+    def connect(
+        cls, kafka_options: dict[str, Any], *, linger_ms: int = 0, **overrides: Any
+    ) -> Publisher:
+        """A publisher on a new producer: idempotent, acks=all, no metrics.
 
-        Records are already batched while earlier ones are in flight; a linger would only
-        add its time to every webhook answer, which waits for the ack. kafka-python's own
-        metrics (nobody reads the producer's) cost its network thread 13% of its time.
+        ``linger_ms``: how long a new batch waits for more records. 0 suits webhook
+        answers, which wait for the ack (records are batched anyway while earlier ones
+        are in flight); the consume path, where only the commit waits, gives a few ms
+        (``CONSUME_LINGER_MS``) and halves the network thread's and the broker's work per
+        record. kafka-python's own metrics (nobody reads the producer's) cost its network
+        thread 13% of its time.
         """
         options = {
             "acks": "all",
             "enable_idempotence": True,
-            "linger_ms": 0,
+            "linger_ms": linger_ms,
             "max_block_ms": 10_000,
             "metrics_enabled": False,
             "client_id": "chatmaid-bridge",

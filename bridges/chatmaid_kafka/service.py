@@ -30,7 +30,7 @@ from .dispatcher import Dispatcher
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
 from .processor import EventProcessor, OutputTopics
-from .producer import Publisher
+from .producer import CONSUME_LINGER_MS, Publisher
 from .rateshare import RateShare
 from .receiver import ReceiverConfig, WebhookReceiver, create_app
 from .records import Consumed
@@ -92,7 +92,8 @@ class Bridge:
             outputs.append(s.dlq_topic)
         if s.create_topics:
             ensure_topics(s, [s.notify_topic, *outputs] if self._consume else outputs)
-        self._publisher = Publisher.connect(s.kafka_options())
+        linger = CONSUME_LINGER_MS if self._consume else 0
+        self._publisher = Publisher.connect(s.kafka_options(), linger_ms=linger)
         self._publisher.warm_up(outputs)
         receiver = None
         if self._receive:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
+import socket
 import subprocess
 import sys
 import time
+from typing import Any
 
 import httpx
 import pytest
@@ -94,3 +97,30 @@ def test_cli_help_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         main(["serve", "--time-scale", "0"])
     assert "time_scale must be > 0" in capsys.readouterr().err
+
+
+def test_a_send_whose_caller_hangs_up_mid_body_is_no_server_error(
+    chatmaid_sandbox: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A cancelled send (the bridge cancels sends of a revoked partition) leaves the
+    sandbox quiet: no traceback logged, nothing stored, the next send served."""
+    url = httpx.URL(chatmaid_sandbox.url)
+    head = (
+        f"POST /v1/messages/send HTTP/1.1\r\nHost: {url.host}\r\n"
+        f"Authorization: Bearer {chatmaid_sandbox.test_key}\r\n"
+        "Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+    )
+    before = len(chatmaid_sandbox.admin.messages())
+    with caplog.at_level(logging.ERROR), socket.create_connection((url.host, url.port)) as conn:
+        conn.sendall(head.encode() + b'{"to": "+1555')
+        time.sleep(0.2)  # the handler is reading the body when the caller hangs up
+        conn.close()
+        time.sleep(0.3)
+        answer = httpx.post(
+            f"{chatmaid_sandbox.url}/v1/messages/send",
+            headers={"Authorization": f"Bearer {chatmaid_sandbox.test_key}"},
+            json={"fromPhoneId": SEED.phone_id, "to": "+15557654321", "content": "after"},
+        )
+    assert answer.status_code == 201
+    assert len(chatmaid_sandbox.admin.messages()) == before + 1
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

@@ -11,7 +11,7 @@ from math import ceil
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 
@@ -78,6 +78,7 @@ def create_app(
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             Exception: _server_error,
         },
         lifespan=sandbox.lifespan,
@@ -195,6 +196,12 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if exc.status_code in (404, 405):
         return error_response(404, [f"Cannot {request.method} {url}"], url)
     return error_response(exc.status_code, [str(exc.detail)], url, exc.headers)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    """The caller hung up before its body arrived (a cancelled send): nobody to answer,
+    and no server error to log."""
+    return Response(status_code=499)
 
 
 async def _server_error(request: Request, exc: Exception) -> Response:
