@@ -99,7 +99,8 @@ class AsyncChatmaidClient(BaseClient):
         return await run_async(flow, self._send, self._sleep)
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
-        return await self._pools.next().send(request)
+        with self._pools.lease() as pool:
+            return await pool.send(request)
 
     async def send_message(
         self,

@@ -98,7 +98,8 @@ class ChatmaidClient(BaseClient):
         return run_sync(flow, self._send, self._sleep)
 
     def _send(self, request: httpx.Request) -> httpx.Response:
-        return self._pools.next().send(request)
+        with self._pools.lease() as pool:
+            return pool.send(request)
 
     def send_message(
         self,

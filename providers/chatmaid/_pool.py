@@ -5,13 +5,18 @@ ends, so its cost per request grows with its size: one pool of 32 busy connectio
 spends most of a send's CPU there. ``Shards`` keeps ``max_connections`` split over pools
 of at most ``CONNECTIONS_PER_SHARD`` and hands requests to them in turn, which keeps
 that cost flat however many connections the caller wants.
+
+A request goes to the pool with the fewest requests in flight: handed out in turn,
+requests pile up in a pool whose answers come late (and wait there for a connection)
+while another pool's connections stand idle.
 """
 
 from __future__ import annotations
 
-import itertools
 import math
+import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import httpx
@@ -33,12 +38,12 @@ def shard_limits(max_connections: int) -> list[httpx.Limits]:
 
 
 class Shards(Generic[PoolT]):
-    """Pools used in turn; round-robin keeps their loads even."""
+    """Pools, each request lent the least busy one (threads and tasks may share them)."""
 
     def __init__(self, pools: Sequence[PoolT]) -> None:
         self.pools: tuple[PoolT, ...] = tuple(pools)
-        # next() on a cycle is atomic under the GIL: threads may share it.
-        self._turn: Iterator[PoolT] = itertools.cycle(self.pools)
+        self._in_flight = [0] * len(self.pools)
+        self._lock = threading.Lock()
 
     @classmethod
     def build(
@@ -49,6 +54,15 @@ class Shards(Generic[PoolT]):
             return cls([factory(None)])
         return cls([factory(limits) for limits in shard_limits(max_connections)])
 
-    def next(self) -> PoolT:
-        """The pool for the next request."""
-        return next(self._turn)
+    @contextmanager
+    def lease(self) -> Iterator[PoolT]:
+        """The pool with the fewest requests in flight, counted as busy until exit."""
+        counts = self._in_flight
+        with self._lock:
+            index = counts.index(min(counts))
+            counts[index] += 1
+        try:
+            yield self.pools[index]
+        finally:
+            with self._lock:
+                counts[index] -= 1

@@ -25,9 +25,27 @@ def test_bad_connection_counts_are_refused(bad: int) -> None:
         shard_limits(bad)
 
 
-def test_requests_go_to_the_pools_in_turn() -> None:
+def test_each_request_is_lent_the_least_busy_pool() -> None:
     shards = Shards(["a", "b", "c"])  # type: ignore[type-var]
-    assert [shards.next() for _ in range(7)] == ["a", "b", "c", "a", "b", "c", "a"]
+    with shards.lease() as first, shards.lease() as second:
+        assert (first, second) == ("a", "b")
+        with shards.lease() as third:
+            assert third == "c"
+        # "c" is free again, "a" and "b" still busy; then "a" once it is given back
+        with shards.lease() as fourth:
+            assert fourth == "c"
+    with shards.lease() as fifth, shards.lease() as sixth, shards.lease() as seventh:
+        assert [fifth, sixth, seventh] == ["a", "b", "c"]
+        with shards.lease() as eighth:
+            assert eighth == "a"  # all equally busy: the first
+
+
+def test_a_pool_is_given_back_when_its_request_fails() -> None:
+    shards = Shards(["a", "b"])  # type: ignore[type-var]
+    with pytest.raises(httpx.ConnectError), shards.lease():
+        raise httpx.ConnectError("refused")
+    with shards.lease() as pool:
+        assert pool == "a"
 
 
 @pytest.mark.parametrize("client_class", [ChatmaidClient, AsyncChatmaidClient])
