@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from kafka.admin import KafkaAdminClient
 from kafka.producer import KafkaProducer
 
 from chatmaid_kafka.testing import Record, TopicReader, TopicSet, free_port, listening
@@ -137,6 +138,25 @@ def reached(reader: TopicReader, predicate: Callable[[list[Record]], bool], time
     except TimeoutError:
         return False
     return True
+
+
+def committed_all(bootstrap: str, group: str, events: int, timeout: float) -> bool:
+    """Whether ``group`` commits past all ``events`` of its fresh topic within ``timeout``.
+
+    Two small admin requests a second: the harness waits for the bridge without reading
+    its results meanwhile, which would take CPU from what is measured (read them after;
+    the figures come from the brokers' append times)."""
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-progress")
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            offsets = admin.list_group_offsets({group: None}).get(group, {})
+            if sum(max(0, meta.offset) for meta in offsets.values()) >= events:
+                return True
+            time.sleep(0.5)
+        return False
+    finally:
+        admin.close()
 
 
 def values(records: Iterable[Record]) -> list[dict[str, Any]]:
