@@ -9,11 +9,13 @@ The baseline round has no fault; in the measured round one process, in turn, is
 killed with SIGKILL every ``--kill-every`` seconds (3) and started again at once.
 Figure: events/s of the kill round; baseline: events/s of the no-fault round. Bar: 0.5.
 ``--partition-assignment`` (eager or cooperative-sticky) and ``--session-timeout-ms``
-choose the group's protocol and how soon a dead member is noticed.
+choose the group's protocol and how soon a dead member is noticed; by default the
+bridge's own (cooperative-sticky, 6 s).
 
 Correctness (exit 1 if it fails): every event sent exactly once (content markers).
 
     .venv/bin/python benchmarks/bench_bridge_kills.py [--partition-assignment eager]
+        [--session-timeout-ms 45000]
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import time
 from datetime import datetime
 
 from chatmaid.sandbox import SandboxHandle, start_sandbox_process
+from chatmaid_kafka.settings import BridgeSettings
 
 from _kafka_bench import (
     BenchError,
@@ -38,6 +41,11 @@ from _kafka_bench import (
 from _report import emit, fail
 
 TARGET = 0.5
+#: The group's protocol and session timeout: the bridge's own defaults unless told.
+DEFAULTS = {
+    name: BridgeSettings.model_fields[name].default
+    for name in ("partition_assignment", "session_timeout_ms")
+}
 PROCESSES = 3
 
 
@@ -104,9 +112,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--kill-every", type=float, default=3.0, help="seconds")
     parser.add_argument("--latency", type=float, default=0.05, help="seconds per send")
-    parser.add_argument("--partition-assignment", default="eager",
+    parser.add_argument("--partition-assignment", default=DEFAULTS["partition_assignment"],
                         choices=["eager", "cooperative-sticky"])  # fmt: skip
-    parser.add_argument("--session-timeout-ms", type=int, default=45_000)
+    parser.add_argument("--session-timeout-ms", type=int, default=DEFAULTS["session_timeout_ms"])
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per round")
     args = parser.parse_args()
     problems: list[str] = []

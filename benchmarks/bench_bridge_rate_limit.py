@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from contextlib import ExitStack
 from datetime import datetime
 from typing import Any
 
@@ -105,14 +106,19 @@ def run(
         first = processes - 1 if joining else processes
         bridge = BridgeProcess("consume", [*flags, "--processes", str(first)],
                                api_key=sandbox.test_key, base_url=sandbox.url)  # fmt: skip
-        joiner = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
-        members = [bridge, joiner] if joining else [bridge]
-        with bridge, joiner, TopicReader(bootstrap, topics.results) as results:
+        members = [bridge]
+        if joining:
+            members.append(
+                BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
+            )
+        with ExitStack() as running, TopicReader(bootstrap, topics.results) as results:
+            for member in members:
+                running.enter_context(member)
             bridge.start()
             if joining:
                 wait_for_assignment(bridge)
                 time.sleep(args.skip + args.window / 3)
-                joiner.start()
+                members[-1].start()
             timeout = args.events / per_second + 60
             complete = reached(results, lambda r: len(r) >= args.events, timeout)
             records = results.settle(1.0)
