@@ -40,18 +40,19 @@ from kafka.coordinator.assignors.cooperative_sticky import CooperativeStickyAssi
 from kafka.coordinator.assignors.range import RangePartitionAssignor
 from kafka.coordinator.assignors.roundrobin import RoundRobinPartitionAssignor
 from kafka.errors import KafkaError
-from kafka.structs import OffsetAndMetadata, TopicPartition
+from kafka.structs import TopicPartition
 
 from .aio import LoopThread
 from .brokers import connected
+from .commits import Commits, OffsetCommits, TransactionCommits
 from .dispatcher import Dispatcher, Job
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
-from .offsets import CommitPoint, OffsetBook, OffsetTracker, PartitionId, decode_finished
+from .offsets import OffsetBook, OffsetTracker, PartitionId, decode_finished
 from .rateshare import RateShare
 from .records import Consumed, SourceRecord
 from .settings import BridgeSettings
-from .transactions import TransactionalPublisher, TransactionFailed
+from .transactions import TransactionalPublisher
 
 logger = logging.getLogger("chatmaid_kafka.consumer")
 
@@ -92,9 +93,18 @@ class NotifyConsumer:
         self._api = api
         self._halt = halt
         self._share = share
-        self._tx = transactions
         self._rewind_needed = False  # an aborted transaction: read again from the commit
         self._book = OffsetBook()
+        self._commits: Commits = (
+            OffsetCommits(kafka_consumer, self._book)
+            if transactions is None
+            else TransactionCommits(
+                kafka_consumer,
+                transactions,
+                on_failure=self._rewind_later,
+                on_abort=self._close_all,
+            )
+        )
         self._last_commit = 0.0
         self._last_lag = 0.0
         # Where to read again a revoked partition that comes straight back (IO thread only).
@@ -284,56 +294,16 @@ class NotifyConsumer:
         return found
 
     def _commit_finished(self) -> None:
-        """Commit, asynchronously, each watermark that moved (at most every interval)."""
+        """Commit each watermark that moved (at most every interval)."""
         now = time.monotonic()
         if now - self._last_commit < self._settings.commit_interval:
             return
         self._last_commit = now
-        if self._tx is not None:
-            if any(tracker.uncommitted() is not None for tracker in self._book.trackers()):
-                self._commit_transaction(self._book.trackers())
-            return
-        offsets = {}
-        for tracker in self._book.trackers():
-            point = tracker.uncommitted()
-            if point is not None:
-                offsets[TopicPartition(*tracker.partition)] = _offset(point)
-                tracker.mark_committed(point)
-        if offsets:
-            self._consumer.commit_async(offsets, callback=self._committed)
+        self._commits.moved(self._book.trackers())
 
-    def _commit_final(self, trackers: list[OffsetTracker]) -> None:
-        """Commit every watermark synchronously: the last word before leaving the group."""
-        if self._tx is not None:
-            self._commit_transaction(trackers)
-            return
-        offsets = _commit_points(trackers)
-        if not offsets:
-            return
-        try:
-            self._consumer.commit(offsets)
-        except KafkaError as exc:
-            logger.warning("final commit failed (unfinished events are read again): %s", exc)
-
-    def _commit_transaction(self, trackers: list[OffsetTracker]) -> bool:
-        """Commit the open transaction with the commit points of ``trackers`` (all the
-        partitions whose records it may hold); on failure, read again from the commit."""
-        assert self._tx is not None
-        points: dict[OffsetTracker, CommitPoint] = {}
-
-        def offsets() -> dict[TopicPartition, OffsetAndMetadata]:
-            points.update((t, p) for t in trackers if (p := t.commit_point()) is not None)
-            return {TopicPartition(*t.partition): _offset(p) for t, p in points.items()}
-
-        try:
-            self._tx.commit(offsets, self._consumer.group_metadata(), on_abort=self._close_all)
-        except TransactionFailed as exc:
-            logger.warning("%s; reading again from the last commit", exc)
-            self._rewind_needed = True
-            return False
-        for tracker, point in points.items():
-            tracker.mark_committed(point)
-        return True
+    def _rewind_later(self) -> None:
+        """A transaction failed: read again from the last commit (at the next poll)."""
+        self._rewind_needed = True
 
     def _close_all(self) -> None:
         """No outcome of the current progress may be produced any more (it is rewound)."""
@@ -357,14 +327,6 @@ class NotifyConsumer:
                 self._consumer.seek_to_beginning(topic_partition)
             else:
                 self._consumer.seek(topic_partition, committed)
-
-    def _committed(self, offsets: dict[Any, Any], response: object) -> None:
-        if isinstance(response, BaseException):
-            logger.warning("commit failed (it is retried): %s", response)
-            for tracker in self._book.trackers(PartitionId(*tp) for tp in offsets):
-                tracker.mark_committed(None)
-            return
-        logger.debug("committed %s", {tp.partition: o.offset for tp, o in offsets.items()})
 
     def _report_lag(self) -> None:
         now = time.monotonic()
@@ -395,7 +357,7 @@ class NotifyConsumer:
             self._consumer.poll(timeout_ms=POLL_TIMEOUT_MS, max_records=DRAIN_ALL)
             self._commit_finished()
         trackers = self._book.trackers()  # a rebalance meanwhile may have taken some
-        self._commit_final(trackers)
+        self._commits.final(trackers)
         self._let_go(trackers)
 
     # -- rebalances (called on kafka-python's IO thread) ----------------------------
@@ -420,10 +382,7 @@ class NotifyConsumer:
         trackers = self._book.trackers(PartitionId(*p) for p in partitions)
         for tracker in trackers:
             tracker.stop()
-        if self._tx is not None:  # the transaction holds records of every partition
-            self._commit_transaction(self._book.trackers())
-        else:
-            await self._commit_now(trackers)
+        await self._commits.revoked(trackers, self._book.trackers())
         for tracker in trackers:
             point = tracker.committable()
             if tracker.pending and point is not None:
@@ -434,17 +393,7 @@ class NotifyConsumer:
         """Partitions lost without a chance to commit: abandon their events (and, with
         transactions, the open one, which may hold their records)."""
         self._let_go(self._book.trackers(PartitionId(*p) for p in partitions))
-        if self._tx is not None:
-            self._tx.abort(on_abort=self._close_all)
-
-    async def _commit_now(self, trackers: list[OffsetTracker]) -> None:
-        offsets = _commit_points(trackers)
-        if not offsets:
-            return
-        try:
-            await self._consumer.commit_async(offsets)
-        except KafkaError as exc:
-            logger.warning("commit at revocation failed: %s", exc)
+        self._commits.lost()
 
     def _let_go(self, trackers: list[OffsetTracker]) -> None:
         """Forget partitions; their unfinished events are read again by the next owner
@@ -472,18 +421,6 @@ class _RebalanceListener(AsyncConsumerRebalanceListener):  # type: ignore[misc]
 
     async def on_partitions_lost(self, lost: Any) -> None:
         self._owner.lost(lost)
-
-
-def _commit_points(trackers: list[OffsetTracker]) -> dict[TopicPartition, OffsetAndMetadata]:
-    return {
-        TopicPartition(*tracker.partition): _offset(point)
-        for tracker in trackers
-        if (point := tracker.commit_point()) is not None
-    }
-
-
-def _offset(point: CommitPoint) -> OffsetAndMetadata:
-    return OffsetAndMetadata(point.offset, point.metadata, -1)
 
 
 def _names(partitions: Iterable[PartitionId]) -> str:
