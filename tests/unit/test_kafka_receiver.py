@@ -52,7 +52,9 @@ class Receiver:
         sink: Sink,
         index: CorrelationIndex,
         metrics: BridgeMetrics,
+        app: Any,
     ) -> None:
+        self.app = app
         self.client = client
         self.sink = sink
         self.index = index
@@ -111,7 +113,33 @@ async def receiver(receiver_events: tuple[str, ...]) -> AsyncIterator[Receiver]:
     )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://receiver") as client:
-        yield Receiver(client, sink, index, metrics)
+        yield Receiver(client, sink, index, metrics, app)
+
+
+async def test_a_caller_that_hangs_up_mid_body_gets_no_answer_and_nothing_is_published(
+    receiver: Receiver,
+) -> None:
+    arriving: list[dict[str, Any]] = [
+        {"type": "http.request", "body": b'{"event": "message.se', "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    answered: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return arriving.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        answered.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": PATH, "headers": []}
+    await receiver.app(scope, receive, send)
+    assert (answered, arriving, receiver.sink.publishes) == ([], [], 0)
+
+
+async def test_the_webhook_path_takes_only_post(receiver: Receiver) -> None:
+    response = await receiver.client.get(PATH)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
 
 
 async def test_a_verified_webhook_is_published_with_its_event_id(receiver: Receiver) -> None:
