@@ -247,19 +247,21 @@ class BridgeProcess:
 
     def logged_at(self, prefix: str) -> float | None:
         """Unix time of the first log line whose message starts with ``prefix``."""
-        for entry in self.log_entries():
-            if str(entry.get("message", "")).startswith(prefix) and "ts" in entry:
-                return datetime.fromisoformat(str(entry["ts"])).timestamp()
-        return None
+        moments = self.logged_times(prefix)
+        return moments[0] if moments else None
+
+    def logged_times(self, prefix: str) -> list[float]:
+        """Unix times, in order, of the log lines whose message starts with ``prefix``."""
+        return sorted(
+            datetime.fromisoformat(str(entry["ts"])).timestamp()
+            for entry in self.log_entries()
+            if str(entry.get("message", "")).startswith(prefix) and "ts" in entry
+        )
 
     def settled_at(self, members: int = 1) -> float | None:
         """When ``members`` processes all had partitions: the ``members``-th assignment
         logged (a supervisor's workers log to one file, a line each)."""
-        moments = sorted(
-            datetime.fromisoformat(str(entry["ts"])).timestamp()
-            for entry in self.log_entries()
-            if str(entry.get("message", "")).startswith("assigned") and "ts" in entry
-        )
+        moments = self.logged_times("assigned")
         return moments[members - 1] if len(moments) >= members else None
 
     def metric(self, name: str) -> float:
