@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 from kafka.admin import KafkaAdminClient
+from kafka.errors import CoordinatorNotAvailableError
 from kafka.producer import KafkaProducer
 
 from chatmaid_kafka.testing import Record, TopicReader, TopicSet, free_port, listening
@@ -145,12 +146,16 @@ def committed_all(bootstrap: str, group: str, events: int, timeout: float) -> bo
 
     Two small admin requests a second: the harness waits for the bridge without reading
     its results meanwhile, which would take CPU from what is measured (read them after;
-    the figures come from the brokers' append times)."""
+    the figures come from the brokers' append times). A fresh broker has no group
+    coordinator until the first commit creates its offsets topic: asked again then."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-progress")
     deadline = time.monotonic() + timeout
     try:
         while time.monotonic() < deadline:
-            offsets = admin.list_group_offsets({group: None}).get(group, {})
+            try:
+                offsets = admin.list_group_offsets({group: None}).get(group, {})
+            except CoordinatorNotAvailableError:
+                offsets = {}
             if sum(max(0, meta.offset) for meta in offsets.values()) >= events:
                 return True
             time.sleep(0.5)
