@@ -141,27 +141,44 @@ def reached(reader: TopicReader, predicate: Callable[[list[Record]], bool], time
     return True
 
 
-def committed_all(bootstrap: str, group: str, events: int, timeout: float) -> bool:
+def committed_all(
+    bootstrap: str,
+    group: str,
+    events: int,
+    timeout: float,
+    *,
+    tick: Callable[[], object] | None = None,
+) -> bool:
     """Whether ``group`` commits past all ``events`` of its fresh topic within ``timeout``.
 
     Two small admin requests a second: the harness waits for the bridge without reading
     its results meanwhile, which would take CPU from what is measured (read them after;
-    the figures come from the brokers' append times). A fresh broker has no group
-    coordinator until the first commit creates its offsets topic: asked again then."""
+    the figures come from the brokers' append times). ``tick`` is called four times a
+    second meanwhile (``_cpu.sample``, say). A fresh broker has no group coordinator
+    until the first commit creates its offsets topic: asked again then."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="bench-progress")
     deadline = time.monotonic() + timeout
     try:
+        polls = 0
         while time.monotonic() < deadline:
-            try:
-                offsets = admin.list_group_offsets({group: None}).get(group, {})
-            except CoordinatorNotAvailableError:
-                offsets = {}
-            if sum(max(0, meta.offset) for meta in offsets.values()) >= events:
+            if tick is not None:
+                tick()
+            if polls % 2 == 0 and committed(admin, group) >= events:
                 return True
-            time.sleep(0.5)
+            polls += 1
+            time.sleep(0.25)
         return False
     finally:
         admin.close()
+
+
+def committed(admin: KafkaAdminClient, group: str) -> int:
+    """Offsets ``group`` committed, summed over its partitions (0 before any commit)."""
+    try:
+        offsets = admin.list_group_offsets({group: None}).get(group, {})
+    except CoordinatorNotAvailableError:
+        return 0
+    return sum(max(0, meta.offset) for meta in offsets.values())
 
 
 def values(records: Iterable[Record]) -> list[dict[str, Any]]:
@@ -237,6 +254,12 @@ class BridgeProcess:
                 raise BenchError(f"bridge not healthy after {timeout:g}s:\n{self.log()}")
             time.sleep(0.05)
 
+    @property
+    def pid(self) -> int:
+        """The started process's ID (the supervisor's with ``--processes``)."""
+        assert self.process is not None, "start() first"
+        return self.process.pid
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -268,6 +291,15 @@ class BridgeProcess:
         logged (a supervisor's workers log to one file, a line each)."""
         moments = self.logged_times("assigned")
         return moments[members - 1] if len(moments) >= members else None
+
+    def wait_settled(self, members: int, timeout: float) -> float:
+        """When ``members`` processes all had partitions, waiting up to ``timeout`` s."""
+        deadline = time.monotonic() + timeout
+        while (settled := self.settled_at(members)) is None:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{members} processes had no partitions after {timeout:g}s")
+            time.sleep(0.1)
+        return settled
 
     def metric(self, name: str) -> float:
         """A metric's value summed over its labels (0 when absent)."""
