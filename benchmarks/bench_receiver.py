@@ -298,7 +298,13 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
         filled = time.monotonic()
         fill_correlations(topics, run, args.pool)
         filled = time.monotonic() - filled
-        receiver = BridgeProcess("receive", topics.flags("receive"), webhook_secret=WEBHOOK_SECRET)
+        remembered = [
+            "--correlation-capacity",
+            str(args.pool + topics.partitions * PROBES_PER_PARTITION),
+        ]
+        receiver = BridgeProcess(
+            "receive", [*topics.flags("receive"), *remembered], webhook_secret=WEBHOOK_SECRET
+        )
         with receiver, fixed_endpoint(PATH, 200, FIXED_BODY) as bare_url:
             receiver.start()
             caught_up = wait_for_index(receiver.url, run, args.partitions)
@@ -422,7 +428,12 @@ def main() -> int:
     parser.add_argument("--latency-duration", type=float, default=5.0, help="paced seconds")
     parser.add_argument("--partitions", type=int, default=4, help="topic partitions")
     # A round at ~6,000/s uses ~30,000; 50,000 ran out. Far more delays the index's catch-up.
-    parser.add_argument("--pool", type=int, default=100_000, help="correlated messageIds")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=200_000,
+        help="correlated messageIds (the receiver is told to remember them all)",
+    )
     args = parser.parse_args()
     started = time.monotonic()
     with broker() as bootstrap:
