@@ -30,7 +30,7 @@ from .dispatcher import Dispatcher
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
 from .processor import EventProcessor, OutputTopics
-from .producer import CONSUME_LINGER_MS, Publisher
+from .producer import CONSUME_LINGER_MS, SHARED_LINGER_MS, Publisher
 from .rateshare import RateShare
 from .receiver import ReceiverConfig, WebhookReceiver, create_app
 from .records import Consumed
@@ -92,7 +92,9 @@ class Bridge:
             outputs.append(s.dlq_topic)
         if s.create_topics:
             ensure_topics(s, [s.notify_topic, *outputs] if self._consume else outputs)
-        linger = CONSUME_LINGER_MS if self._consume else 0
+        linger = 0
+        if self._consume:
+            linger = SHARED_LINGER_MS if self._receive else CONSUME_LINGER_MS
         self._publisher = Publisher.connect(s.kafka_options(), linger_ms=linger)
         self._publisher.warm_up(outputs)
         receiver = None

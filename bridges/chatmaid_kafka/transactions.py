@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 from kafka.producer import KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from .producer import Done, Publisher
+from .producer import CONSUME_LINGER_MS, Done, Publisher
 from .records import OutgoingRecord
 
 logger = logging.getLogger("chatmaid_kafka.transactions")
@@ -57,7 +57,7 @@ class TransactionalPublisher(Publisher):
             enable_idempotence=True,
             transactional_id=transactional_id,
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            linger_ms=5,
+            linger_ms=CONSUME_LINGER_MS,  # a commit flushes: it never waits for it
             max_block_ms=30_000,
             client_id="chatmaid-bridge",
             **kafka_options,
