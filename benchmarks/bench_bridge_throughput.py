@@ -37,6 +37,10 @@ bridge it measures.
    process alone with most of the events), each run timed from the start of their
    production to the last ``message.accepted`` appended. Bar: 1.6 times.
 
+``--linger MS`` runs every bridge with ``--producer-linger-ms MS`` (its params say
+which): two runs, ``--linger 5`` and ``--linger 25``, compare producer lingers, each
+ratio against raw httpx in its own run.
+
 Rounds alternate A-B-B-A. Correctness, checked at the end (exit 1 if any fails): every
 event has a ``message.accepted`` record (exactly one with one process; a second
 process's joining may publish one twice, at-least-once) and no dead letter; the sandbox holds
@@ -132,6 +136,8 @@ def bridge_round(
                  "--concurrency", str(concurrency), "--processes", str(processes)]  # fmt: skip
         if exactly_once:
             flags.append("--exactly-once")
+        if args.linger is not None:
+            flags += ["--producer-linger-ms", str(args.linger)]
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
         with bridge:
             bridge.start()
@@ -425,6 +431,7 @@ def phase(
         "latency_s": latency,
         "bridge_concurrency": CONCURRENCY,
         "bridge_rate_limiter": "off",
+        "producer_linger_ms": "default" if args.linger is None else args.linger,
         "rounds": args.rounds,
         "bridge_rounds": [round(r, 1) for r in rates["bridge"]],
         "bridge_seconds": [d["seconds"] for d in details],
@@ -545,6 +552,11 @@ def main() -> int:
     )
     parser.add_argument(
         "--scale-events", type=int, default=8000, help="notify events per scale-out run"
+    )
+    parser.add_argument(
+        "--linger",
+        type=int,
+        help="the bridge runs' --producer-linger-ms (default: the bridge's own)",
     )
     parser.add_argument("--timeout", type=float, default=120.0, help="give up a run after (s)")
     args = parser.parse_args()

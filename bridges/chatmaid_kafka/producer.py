@@ -23,11 +23,19 @@ logger = logging.getLogger("chatmaid_kafka.producer")
 Done = Callable[[BaseException | None], None]
 
 #: The consume path's producer linger (ms), measured in benchmarks/bench_bridge_throughput
-#: near the limit: 5 ms gave 0.43-0.59 of raw httpx, 25 ms 0.60-0.61, 50 and 100 no more.
+#: near the limit (``--linger``): 5 ms gave 0.53-0.56 of raw httpx, 25 ms 0.59-0.63, 50
+#: and 100 no more.
 CONSUME_LINGER_MS = 25
 
 #: The linger of a process that also answers webhooks (``run``): each answer waits for it.
 SHARED_LINGER_MS = 5
+
+
+def default_linger_ms(*, consume: bool, receive: bool) -> int:
+    """The producer's linger unless told: 0 when every record is a webhook's answer."""
+    if not consume:
+        return 0
+    return SHARED_LINGER_MS if receive else CONSUME_LINGER_MS
 
 
 class PublishError(RuntimeError):

@@ -30,7 +30,7 @@ from .dispatcher import Dispatcher
 from .failures import ApiHalt
 from .metrics import ApiWatch, BridgeMetrics
 from .processor import EventProcessor, OutputTopics
-from .producer import CONSUME_LINGER_MS, SHARED_LINGER_MS, Publisher
+from .producer import Publisher, default_linger_ms
 from .rateshare import RateShare
 from .receiver import ReceiverConfig, WebhookReceiver, create_app
 from .records import Consumed
@@ -92,9 +92,9 @@ class Bridge:
             outputs.append(s.dlq_topic)
         if s.create_topics:
             ensure_topics(s, [s.notify_topic, *outputs] if self._consume else outputs)
-        linger = 0
-        if self._consume:
-            linger = SHARED_LINGER_MS if self._receive else CONSUME_LINGER_MS
+        linger = s.producer_linger_ms
+        if linger is None:
+            linger = default_linger_ms(consume=self._consume, receive=self._receive)
         self._publisher = Publisher.connect(s.kafka_options(), linger_ms=linger)
         self._publisher.warm_up(outputs)
         receiver = None
@@ -121,16 +121,17 @@ class Bridge:
             outcomes = self._publisher
             if s.exactly_once:
                 self._transactions = TransactionalPublisher.connect_transactional(
-                    s.kafka_options(), s.transactional_id_or_default()
+                    s.kafka_options(), s.transactional_id_or_default(), linger_ms=linger
                 )
                 outcomes = self._transactions
             self._sends = self._start_consumer(outcomes)
         app = create_app(self.metrics, self.health, receiver, s.webhook_path)
         self._http = HttpServer(app, s.host, s.port).start()
         logger.info(
-            "bridge started (consume=%s, receive=%s) on %s",
+            "bridge started (consume=%s, receive=%s, producer linger %d ms) on %s",
             self._consume,
             self._receive,
+            linger,
             self._http.url,
         )
         return self

@@ -60,6 +60,14 @@ class BridgeSettings(BaseSettings):
         None, "SASL password (environment only)", "kafka", exclude=True
     )
     ssl_cafile: str | None = _field(None, "CA file for SSL", "kafka")
+    producer_linger_ms: int | None = _field(
+        None,
+        "Kafka linger.ms of the results producer: how long a batch waits for more "
+        "records (default: 25 for consume, 5 for run, 0 for receive)",
+        "kafka",
+        ge=0,
+        le=1000,
+    )
 
     # -- Chatmaid API ---------------------------------------------------------------
     api_key: SecretStr | None = _field(

@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 from kafka.producer import KafkaProducer
 from kafka.structs import OffsetAndMetadata, TopicPartition
 
-from .producer import CONSUME_LINGER_MS, Done, Publisher
+from .producer import Done, Publisher
 from .records import OutgoingRecord
 
 logger = logging.getLogger("chatmaid_kafka.transactions")
@@ -49,15 +49,18 @@ class TransactionalPublisher(Publisher):
 
     @classmethod
     def connect_transactional(
-        cls, kafka_options: dict[str, Any], transactional_id: str
+        cls, kafka_options: dict[str, Any], transactional_id: str, *, linger_ms: int
     ) -> TransactionalPublisher:
-        """A transactional producer, its earlier instance's open transaction aborted."""
+        """A transactional producer, its earlier instance's open transaction aborted.
+
+        ``linger_ms``: as for ``Publisher.connect``; a commit flushes, so it never waits
+        for it."""
         producer = KafkaProducer(
             acks="all",
             enable_idempotence=True,
             transactional_id=transactional_id,
             transaction_timeout_ms=TRANSACTION_TIMEOUT_MS,
-            linger_ms=CONSUME_LINGER_MS,  # a commit flushes: it never waits for it
+            linger_ms=linger_ms,
             max_block_ms=30_000,
             client_id="chatmaid-bridge",
             **kafka_options,

@@ -95,3 +95,34 @@ def test_forged_replayed_oversized_and_malformed_webhooks_are_rejected(
     assert WEBHOOK_SECRET not in receiver.log()
     assert "Traceback" not in receiver.log()
     assert receiver.terminate() == 0
+
+
+def test_a_webhook_answer_waits_out_the_configured_producer_linger(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> None:
+    receiver = BridgeProcess(
+        "receive",
+        [*topics.flags("receive"), "--correlation-wait", "0", "--producer-linger-ms", "700"],
+        sandbox=chatmaid_sandbox,
+        log_dir=tmp_path,
+    )
+    bridges.append(receiver)
+    receiver.start()
+    assert "producer linger 700 ms" in receiver.log()
+
+    sent = body("msg_lingered")
+    started = time.monotonic()
+    answer = httpx.post(
+        f"{receiver.url}/webhooks/chatmaid",
+        content=sent,
+        headers={"X-Chatmaid-Signature": sign(sent, WEBHOOK_SECRET)},
+        timeout=10,
+    )
+    waited = time.monotonic() - started
+
+    assert answer.json() == {"ok": True, "duplicate": False}
+    # A lone record leaves only when its batch has lingered; the answer waits for its ack.
+    assert waited >= 0.7
+    with TopicReader(topics.bootstrap, topics.results) as results:
+        records = results.settle(1.0)
+    assert [json.loads(r.value)["messageId"] for r in records] == ["msg_lingered"]

@@ -10,6 +10,7 @@ import pytest
 
 from chatmaid_kafka.cli import EXIT_CONFIG, build_parser, main
 from chatmaid_kafka.logs import JsonFormatter, SecretScrubber, configure_logging
+from chatmaid_kafka.producer import default_linger_ms
 from chatmaid_kafka.settings import BridgeSettings
 
 KEY = "sk_live_cli0123456789abcdefSECRET"
@@ -186,3 +187,15 @@ def test_the_user_docs_list_every_setting() -> None:
                 line for line in docs.splitlines() if f"`CHATMAID_BRIDGE_{name.upper()}`" in line
             )
             assert f"`{default}`" in row, (name, default)
+
+
+def test_the_producer_linger_is_a_bounded_setting_with_a_default_per_command() -> None:
+    args = build_parser().parse_args(["consume", "--producer-linger-ms", "40"])
+    provided = {k: v for k, v in vars(args).items() if k != "command"}
+    assert BridgeSettings(**provided).producer_linger_ms == 40
+    with pytest.raises(ValueError, match="producer_linger_ms"):
+        BridgeSettings(producer_linger_ms=5000)
+    assert BridgeSettings().producer_linger_ms is None
+    assert default_linger_ms(consume=True, receive=False) == 25
+    assert default_linger_ms(consume=True, receive=True) == 5
+    assert default_linger_ms(consume=False, receive=True) == 0
