@@ -292,14 +292,13 @@ class BridgeProcess:
         moments = self.logged_times("assigned")
         return moments[members - 1] if len(moments) >= members else None
 
-    def wait_settled(self, members: int, timeout: float) -> float:
-        """When ``members`` processes all had partitions, waiting up to ``timeout`` s."""
+    def wait_settled(self, members: int, timeout: float) -> None:
+        """Return once ``members`` processes all have partitions (at most ``timeout`` s)."""
         deadline = time.monotonic() + timeout
-        while (settled := self.settled_at(members)) is None:
+        while self.settled_at(members) is None:
             if time.monotonic() > deadline:
                 raise BenchError(f"{members} processes had no partitions after {timeout:g}s")
             time.sleep(0.1)
-        return settled
 
     def metric(self, name: str) -> float:
         """A metric's value summed over its labels (0 when absent)."""

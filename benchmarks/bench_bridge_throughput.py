@@ -92,6 +92,11 @@ BOUND_TARGET = 0.85
 SCALE_TARGETS = {2: 1.6}  # consume --processes N vs one process, on this 2-CPU machine
 CONCURRENCY = int(BridgeSettings.model_fields["concurrency"].default)
 LOG_APPEND_TIME_TYPE = 1  # kafka-python's record.timestamp_type for LogAppendTime
+#: The busy cores of a run's timed window (``_cpu.cores_between``), in runs long enough.
+CPU_DETAILS = ("bridge_cores", "machine_busy_cores")
+#: What ``bridge_round`` tells of each run.
+RUN_DETAILS = ("bridge_seconds", "bridge_api_retries", "timed_events", "duplicated_records",
+               *CPU_DETAILS)  # fmt: skip
 
 
 @dataclass
@@ -141,10 +146,10 @@ def bridge_round(
         bridge = BridgeProcess("consume", flags, api_key=sandbox.test_key, base_url=sandbox.url)
         with bridge:
             bridge.start()
-            producing = None
+            assigned = None
             if produce_when_settled:
                 bridge.wait_settled(processes, args.timeout)
-                producing = time.time()
+                assigned = time.time()
                 produce_events(bootstrap, topics.notify, batch)
             samples: list[CpuSample] = []
             pid = bridge.pid
@@ -157,7 +162,8 @@ def bridge_round(
             )
             retries = bridge.metric("chatmaid_bridge_api_retries_total")
             code = bridge.terminate()
-            assigned = producing if produce_when_settled else bridge.settled_at(processes)
+            if assigned is None:
+                assigned = bridge.settled_at(processes)
             if code != 0:
                 checks.problems.append(f"bridge {run} exited {code} on SIGTERM")
         with TopicReader(bootstrap, topics.results, read_committed=exactly_once) as results:
@@ -184,7 +190,7 @@ def bridge_round(
     appended = [r.timestamp / 1000 for r in records if r.timestamp / 1000 >= assigned]
     finished = max(appended)
     rate = len(appended) / (finished - assigned)
-    detail = {"seconds": round(finished - assigned, 2), "api_retries": retries,
+    detail = {"bridge_seconds": round(finished - assigned, 2), "bridge_api_retries": retries,
               "timed_events": len(appended), "duplicated_records": duplicated,
               **cores_between(samples, assigned, finished)}  # fmt: skip
     return rate, detail
@@ -365,12 +371,8 @@ def scale_out(
             "events": args.scale_events,
             "bridge_rounds": [round(r, 1) for r in rates[str(many)]],
             "one_process_rounds": [round(r, 1) for r in rates["1"]],
-            "bridge_seconds": [d["seconds"] for d in details[many]],
-            "bridge_api_retries": [d["api_retries"] for d in details[many]],
-            "timed_events": [d["timed_events"] for d in details[many]],
-            "duplicated_records": [d["duplicated_records"] for d in details[many]],
-            **cpu_lists(details[many]),
-            **cpu_lists(details[1], prefix="one_process_"),
+            **per_run(details[many], *RUN_DETAILS),
+            **per_run(details[1], *CPU_DETAILS, prefix="one_process_"),
             "figure": f"consume --processes {many}: the events produced once all {many} had "
             "partitions, from the start of their production to the last appended (mean)",
             "baseline": "the same, one process (mean)",
@@ -379,13 +381,9 @@ def scale_out(
     )
 
 
-def cpu_lists(details: list[dict[str, Any]], prefix: str = "") -> dict[str, list[float]]:
-    """The runs' mean busy cores (the bridge's processes, the machine) over their timed
-    windows, for the runs long enough to say (``_cpu.cores_between``)."""
-    return {
-        f"{prefix}{key}": [d[key] for d in details if key in d]
-        for key in ("bridge_cores", "machine_busy_cores")
-    }
+def per_run(details: list[dict[str, Any]], *keys: str, prefix: str = "") -> dict[str, list[Any]]:
+    """``keys`` of every run's details, one list each (runs without a key are left out)."""
+    return {f"{prefix}{key}": [d[key] for d in details if key in d] for key in keys}
 
 
 # -- main -------------------------------------------------------------------------------
@@ -434,9 +432,7 @@ def phase(
         "producer_linger_ms": "default" if args.linger is None else args.linger,
         "rounds": args.rounds,
         "bridge_rounds": [round(r, 1) for r in rates["bridge"]],
-        "bridge_seconds": [d["seconds"] for d in details],
-        "bridge_api_retries": [d["api_retries"] for d in details],
-        **cpu_lists(details),
+        **per_run(details, "bridge_seconds", "bridge_api_retries", *CPU_DETAILS),
         "figure": "events from assignment to the last message.accepted appended (mean)",
         "sandbox": "own process, rate limit off",
     }
