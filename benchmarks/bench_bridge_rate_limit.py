@@ -16,8 +16,9 @@ the backlog does (checked: else the run says so and fails).
 Correctness (exit 1 if any fails): no 429 answer (the sandbox's request counts and the
 bridge's ``chatmaid_bridge_api_rate_limited_total``); every event sent exactly once
 (content markers in the sandbox) with exactly one ``message.accepted`` record (at
-least one in the run with a process joining: records are at-least-once by default, and
-the rebalance may repeat one) and no dead letter; and, for one process, as a stricter
+least one with several processes: records are at-least-once by default, and a
+rebalance, a third joining or the three joining one after another at the start, may
+repeat one) and no dead letter; and, for one process, as a stricter
 check that does not lean on the sandbox's minute-deep bucket, the sends conform to the
 configured bucket: no span of time holds more sends than the burst plus the rate times
 the span (plus 2 for clock jitter). For several processes that span's excess is
@@ -151,7 +152,7 @@ def run(
         problems.append(f"{answered_429} answers 429 (bridge counted {limited:g})")
     # Records are at-least-once by default: a rebalance may repeat an event's accepted
     # record (same messageId); its message is still sent once (checked below).
-    repeated = dup_records if not joining else 0
+    repeated = dup_records if processes == 1 else 0
     if not complete or repeated or lost_records or len(records) != len(accepted) or letters:
         problems.append(
             f"results: {len(accepted)} accepted for {args.events} events ({lost_records} "
@@ -200,7 +201,7 @@ def run(
             "whole_run_sends_per_s": round(len(times) / whole, 3),
             "whole_run_allowed_per_s": round((burst + per_second * whole) / whole, 3),
             "answers_429": answered_429,
-            "accepted_records_repeated_by_the_rebalance": dup_records if joining else None,
+            "accepted_records_repeated_by_the_rebalance": dup_records if processes > 1 else None,
             "api_retries": retries,
             "most_sends_over_bucket": excess,
             "send_times": "sandbox createdAt of each message",
