@@ -243,6 +243,17 @@ def bridges(tmp_path: Path) -> Iterator[list[BridgeProcess]]:
         bridge.kill()
 
 
+def start_receiver(
+    bridges: list[BridgeProcess], sandbox: Any, topics: Topics, log_dir: Path, *flags: str
+) -> BridgeProcess:
+    """A ``receive`` process on ``topics`` with ``flags``, started (killed after the test)."""
+    receiver = BridgeProcess(
+        "receive", [*topics.flags("receive"), *flags], sandbox=sandbox, log_dir=log_dir
+    )
+    bridges.append(receiver)
+    return receiver.start()
+
+
 class PrivateBroker:
     """A broker of one's own (``scripts/kafka.sh`` in a temporary state dir), to stop at will."""
 

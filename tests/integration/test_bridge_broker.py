@@ -26,6 +26,7 @@ from tests.integration.kafka_helpers import (
     bridge_messages,
     notify_event,
     produce_events,
+    start_receiver,
     wait_until,
 )
 
@@ -126,14 +127,9 @@ def test_kafka_down_at_webhook_time_answers_503_and_the_retry_publishes_once(
     # Retries 1.2 s, 6 s and 18 s after the first attempt.
     # Only what the docs show: the retry is recognised without a delivery-id header.
     sandbox.admin.update_settings(time_scale=0.02)
-    receiver = BridgeProcess(
-        "receive",
-        [*topics.flags("receive"), "--publish-timeout", "1", "--correlation-wait", "0"],
-        sandbox=sandbox,
-        log_dir=tmp_path,
+    receiver = start_receiver(
+        bridges, sandbox, topics, tmp_path, "--publish-timeout", "1", "--correlation-wait", "0"
     )
-    bridges.append(receiver)
-    receiver.start()
     sandbox.admin.add_webhook(f"{receiver.url}/webhooks/chatmaid", WEBHOOK_SECRET)
     client = sandbox.client(requests_per_minute=None)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +17,20 @@ from tests.integration.kafka_helpers import (
     WEBHOOK_SECRET,
     BridgeProcess,
     Topics,
+    start_receiver,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+
+Receive = Callable[..., BridgeProcess]
+
+
+@pytest.fixture
+def receive(
+    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+) -> Receive:
+    """Starts a ``receive`` process on the test's topics with the flags given."""
+    return lambda *flags: start_receiver(bridges, chatmaid_sandbox, topics, tmp_path, *flags)
 
 
 def body(message_id: str) -> bytes:
@@ -32,16 +44,9 @@ def body(message_id: str) -> bytes:
 
 
 def test_forged_replayed_oversized_and_malformed_webhooks_are_rejected(
-    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+    receive: Receive, topics: Topics
 ) -> None:
-    receiver = BridgeProcess(
-        "receive",
-        [*topics.flags("receive"), "--correlation-wait", "0", "--max-body-bytes", "4096"],
-        sandbox=chatmaid_sandbox,
-        log_dir=tmp_path,
-    )
-    bridges.append(receiver)
-    receiver.start()
+    receiver = receive("--correlation-wait", "0", "--max-body-bytes", "4096")
     url = f"{receiver.url}/webhooks/chatmaid"
 
     def post(content: bytes, signature: str | None, **headers: str) -> httpx.Response:
@@ -98,16 +103,9 @@ def test_forged_replayed_oversized_and_malformed_webhooks_are_rejected(
 
 
 def test_a_webhook_answer_waits_out_the_configured_producer_linger(
-    chatmaid_sandbox: Any, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
+    receive: Receive, topics: Topics
 ) -> None:
-    receiver = BridgeProcess(
-        "receive",
-        [*topics.flags("receive"), "--correlation-wait", "0", "--producer-linger-ms", "700"],
-        sandbox=chatmaid_sandbox,
-        log_dir=tmp_path,
-    )
-    bridges.append(receiver)
-    receiver.start()
+    receiver = receive("--correlation-wait", "0", "--producer-linger-ms", "700")
     assert "producer linger 700 ms" in receiver.log()
 
     sent = body("msg_lingered")

@@ -33,6 +33,7 @@ from tests.integration.kafka_helpers import (
     Topics,
     notify_event,
     produce_events,
+    start_receiver,
     wait_until,
 )
 
@@ -194,14 +195,9 @@ def test_the_type_filter_publishes_only_the_chosen_types(
     chatmaid_sandbox: SandboxHandle, topics: Topics, bridges: list[BridgeProcess], tmp_path: Path
 ) -> None:
     sandbox = chatmaid_sandbox
-    receiver = BridgeProcess(
-        "receive",
-        [*topics.flags("receive"), "--webhook-events", "message.received, phone.*"],
-        sandbox=sandbox,
-        log_dir=tmp_path,
+    receiver = start_receiver(
+        bridges, sandbox, topics, tmp_path, "--webhook-events", "message.received, phone.*"
     )
-    bridges.append(receiver)
-    receiver.start()
     sandbox.admin.add_webhook(f"{receiver.url}/webhooks/chatmaid", WEBHOOK_SECRET)
     fire_every_live_event(sandbox)
     delivered = sandbox.admin.wait_for_deliveries(6, succeeded=True, timeout=30)
