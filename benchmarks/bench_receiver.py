@@ -42,7 +42,7 @@ from collections import Counter
 from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from chatmaid.webhooks import sign
@@ -50,6 +50,7 @@ from chatmaid_kafka.records import Correlation
 from chatmaid_kafka.testing import TopicReader, TopicSet
 
 from _baseline import fixed_endpoint
+from _hand_written_receiver import hand_written_receiver
 from _kafka_bench import (
     WEBHOOK_SECRET,
     BenchError,
@@ -60,9 +61,10 @@ from _kafka_bench import (
     produce,
     values,
 )
-from _report import emit, fail
+from _report import alternate, emit, fail
 
 CAPACITY_TARGET = 0.3
+HAND_WRITTEN_TARGET = 0.85  # as the client's overhead against bare httpx
 P99_BAR_MS = 50.0
 LATENCY_CONNECTIONS = 64
 PROBES_PER_PARTITION = 5
@@ -75,12 +77,12 @@ T = TypeVar("T")
 
 
 class MessageIds:
-    """Hands out messageIds, each once: those with correlation records (``pool`` of
-    them), or with ``pool=None`` ones of another series without any (for the bare
-    endpoint)."""
+    """Hands out messageIds of the series ``run``, each once: those with correlation
+    records (``pool`` of them), or with ``pool=None`` a series without any (for the
+    baselines)."""
 
     def __init__(self, run: str, pool: int | None) -> None:
-        self.run = run if pool is not None else f"{run}_bare"
+        self.run = run
         self.pool = pool
         self.next = 0
 
@@ -279,6 +281,35 @@ def wait_for_index(url: str, run: str, partitions: int) -> float:
     return time.monotonic() - began
 
 
+def check_records(
+    who: str,
+    loads: list[Load],
+    records: list[dict[str, Any]],
+    probes: str | None,
+    problems: list[str],
+) -> set[str]:
+    """Note in ``problems`` unless ``who`` answered only 200 and its topic holds exactly
+    one record for each answered messageId and none for any other (probes: a prefix of
+    messageIds left out); the messageIds of its records."""
+    answered = [m for load in loads for m in load.answered]
+    statuses: Counter[int] = Counter()
+    for load in loads:
+        statuses.update(load.statuses)
+    per_message = Counter(r["messageId"] for r in records)
+    mine = {m for m in per_message if m and not (probes and m.startswith(probes))}
+    missing = sum(per_message[m] == 0 for m in answered)
+    doubled = sum(per_message[m] > 1 for m in answered)
+    stray = len(mine - set(answered))
+    if set(statuses) != {200}:
+        problems.append(f"{who} answered {dict(statuses)}, expected only 200")
+    if missing or doubled or stray:
+        problems.append(
+            f"{who}'s results: {missing} answered webhooks without a record, {doubled} with "
+            f"more than one, {stray} records for webhooks not answered 2xx"
+        )
+    return mine
+
+
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -291,10 +322,15 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
     problems: list[str] = []
     run = uuid.uuid4().hex[:8]
     ids = MessageIds(run, args.pool)
-    bare_ids = MessageIds(run, None)
+    sources = {"receiver": ids, "hand_written": MessageIds(f"{run}_hand", None),
+               "bare": MessageIds(f"{run}_bare", None)}  # fmt: skip
     receiver_loads: list[Load] = []
+    hand_loads: list[Load] = []
     bare_statuses: Counter[int] = Counter()
-    with fresh_topics(bootstrap, "receiver", args.partitions) as topics:
+    with (
+        fresh_topics(bootstrap, "receiver", args.partitions) as topics,
+        fresh_topics(bootstrap, "hand", args.partitions) as hand_topics,
+    ):
         filled = time.monotonic()
         fill_correlations(topics, run, args.pool)
         filled = time.monotonic() - filled
@@ -305,31 +341,37 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
         receiver = BridgeProcess(
             "receive", [*topics.flags("receive"), *remembered], webhook_secret=WEBHOOK_SECRET
         )
-        with receiver, fixed_endpoint(PATH, 200, FIXED_BODY) as bare_url:
+        with (
+            receiver,
+            fixed_endpoint(PATH, 200, FIXED_BODY) as bare_url,
+            hand_written_receiver(bootstrap, hand_topics.results, WEBHOOK_SECRET) as hand_url,
+        ):
             receiver.start()
             caught_up = wait_for_index(receiver.url, run, args.partitions)
-            urls = {"receiver": receiver.url, "bare": bare_url}
-            rates: dict[str, list[float]] = {"receiver": [], "bare": []}
-            for index in range(args.rounds):
-                order = ["receiver", "bare"] if index % 2 == 0 else ["bare", "receiver"]
-                for name in order:
-                    source = ids if name == "receiver" else bare_ids
-                    rate, load = run_loop(
-                        closed_loop(
-                            urls[name], source, args.concurrency, args.warmup, args.duration
-                        )
+            urls = {"receiver": receiver.url, "hand_written": hand_url, "bare": bare_url}
+            loads = {"receiver": receiver_loads, "hand_written": hand_loads}
+
+            def closed_round(name: str) -> float:
+                rate, load = run_loop(
+                    closed_loop(
+                        urls[name], sources[name], args.concurrency, args.warmup, args.duration
                     )
-                    rates[name].append(rate)
-                    print(f"    {name}: {rate:,.0f} webhooks/s", flush=True)
-                    if name == "receiver":
-                        receiver_loads.append(load)
-                    else:
-                        bare_statuses.update(load.statuses)
+                )
+                print(f"    {name}: {rate:,.0f} webhooks/s", flush=True)
+                if name in loads:
+                    loads[name].append(load)
+                else:
+                    bare_statuses.update(load.statuses)
+                return rate
+
+            rates = alternate(args.rounds, list(urls), closed_round)
             capacity = statistics.mean(rates["receiver"])
             half = capacity / 2
             latency_load = run_loop(open_loop(receiver.url, ids, half, args.latency_duration))
             receiver_loads.append(latency_load)
-            bare_latency = run_loop(open_loop(bare_url, bare_ids, half, args.latency_duration))
+            bare_latency = run_loop(
+                open_loop(bare_url, sources["bare"], half, args.latency_duration)
+            )
             bare_statuses.update(bare_latency.statuses)
             assert receiver.process is not None
             receiver_peak_mb = peak_rss(receiver.process.pid) / (1024 * 1024)
@@ -339,26 +381,14 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
                 problems.append("the receiver did not exit 0 on SIGTERM")
         with TopicReader(bootstrap, topics.results) as results:
             records = values(results.settle(1.5))
+        with TopicReader(bootstrap, hand_topics.results) as results:
+            hand_records = values(results.settle(1.5))
 
-    answered = [m for load in receiver_loads for m in load.answered]
-    statuses: Counter[int] = Counter()
-    for load in receiver_loads:
-        statuses.update(load.statuses)
-    per_message = Counter(r["messageId"] for r in records)
-    mine = {m for m in per_message if m and not m.startswith(f"msg_{run}_probe_")}
-    missing = sum(per_message[m] == 0 for m in answered)
-    doubled = sum(per_message[m] > 1 for m in answered)
-    stray = len(mine - set(answered))
+    mine = check_records("the receiver", receiver_loads, records, f"msg_{run}_probe_", problems)
     uncorrelated = sum(1 for r in records if r["eventId"] is None and r["messageId"] in mine)
-    if set(statuses) != {200}:
-        problems.append(f"the receiver answered {dict(statuses)}, expected only 200")
+    check_records("the hand-written receiver", hand_loads, hand_records, None, problems)
     if set(bare_statuses) != {200}:
         problems.append(f"the bare endpoint answered {dict(bare_statuses)}")
-    if missing or doubled or stray:
-        problems.append(
-            f"results: {missing} answered webhooks without a record, {doubled} with more "
-            f"than one, {stray} records for webhooks not answered 2xx"
-        )
     if uncorrelated:
         print(f"  note: {uncorrelated} records without an eventId (index not caught up)")
 
@@ -374,7 +404,7 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
         "records_without_event_id": uncorrelated,
         "webhooks_unavailable_503": unavailable,
         "webhooks_duplicate": duplicates,
-        "webhooks_answered": len(answered),
+        "webhooks_answered": sum(len(load.answered) for load in receiver_loads),
     }
     emit(
         "bridge_receiver_capacity",
@@ -390,6 +420,22 @@ def measure(args: argparse.Namespace, bootstrap: str) -> int:
             "receiver_rounds": [round(r) for r in rates["receiver"]],
             "bare_rounds": [round(r) for r in rates["bare"]],
             "baseline": "bare Starlette route answering a fixed 200, same server stack",
+        },
+    )
+    emit(
+        "bridge_receiver_capacity_vs_hand_written",
+        figure=capacity,
+        baseline=statistics.mean(rates["hand_written"]),
+        unit="webhooks/s",
+        target=HAND_WRITTEN_TARGET,
+        params={
+            **common,
+            "duration_s": args.duration,
+            "rounds": args.rounds,
+            "hand_written_rounds": [round(r) for r in rates["hand_written"]],
+            "baseline": "the receiver a user would hand-write (benchmarks/"
+            "_hand_written_receiver.py): HMAC check, one record with acks=all, 200 after "
+            "the ack; no typed parsing, correlation, de-duplication or metrics (mean)",
         },
     )
     p99 = percentile(latency_load.latencies, 0.99) * 1000
