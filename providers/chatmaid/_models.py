@@ -19,8 +19,8 @@ def format_timestamp(value: datetime) -> str:
     """Render a datetime the way the API does: UTC, milliseconds, a trailing ``Z``."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=timezone.utc)
-    utc = value.astimezone(timezone.utc)
-    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+    utc = value.astimezone(timezone.utc).replace(tzinfo=None)
+    return utc.isoformat(timespec="milliseconds") + "Z"
 
 
 Timestamp = Annotated[datetime, PlainSerializer(format_timestamp, return_type=str)]

@@ -99,9 +99,10 @@ def conflicts(
     }
 
 
+#: ``Message``'s attribute names by their names on the wire.
+_ATTRIBUTES = {(info.alias or name): name for name, info in Message.model_fields.items()}
+
+
 def _answered(message: Message, alias: str) -> bool:
     """True if the API's answer carried the field named ``alias`` on the wire."""
-    return any(
-        (info.alias or name) == alias and name in message.model_fields_set
-        for name, info in Message.model_fields.items()
-    )
+    return _ATTRIBUTES.get(alias) in message.model_fields_set
