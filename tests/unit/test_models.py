@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from chatmaid import Message, Page, PhoneNumber
 from chatmaid._models import format_timestamp
@@ -35,6 +35,10 @@ def test_timestamps_are_written_in_utc_with_milliseconds() -> None:
         "2026-02-06T14:18:33.120Z"
     )
     assert format_timestamp(datetime(2026, 2, 6, 14, 18, 33)) == "2026-02-06T14:18:33.000Z"
+    east = timezone(timedelta(hours=2))
+    assert format_timestamp(datetime(2026, 2, 6, 16, 18, 33, 999999, tzinfo=east)) == (
+        "2026-02-06T14:18:33.999Z"
+    )
 
 
 def test_list_items_with_few_fields_parse() -> None:
