@@ -39,13 +39,21 @@ def serve(path: str, status: int, body: bytes) -> None:
 def fixed_endpoint(path: str, status: int, body: bytes) -> Iterator[str]:
     """Run ``serve`` in a subprocess; yield its base URL."""
     command = [sys.executable, os.path.abspath(__file__), path, str(status), body.decode()]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    with served(command) as url:
+        yield url
+
+
+@contextmanager
+def served(command: list[str], env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``command``, a server that prints ``{"url": ...}`` once it listens; yield the
+    URL, then stop it (SIGTERM)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)  # noqa: S603
     try:
         assert process.stdout is not None
         yield json.loads(process.stdout.readline())["url"]
     finally:
         process.terminate()
-        process.wait(timeout=10)
+        process.wait(timeout=30)
 
 
 if __name__ == "__main__":

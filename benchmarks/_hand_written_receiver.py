@@ -18,12 +18,13 @@ import hashlib
 import hmac
 import json
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
+
+from _baseline import served
 
 SECRET_VARIABLE = "HAND_WRITTEN_RECEIVER_SECRET"
 TOLERANCE_S = 300
@@ -102,14 +103,8 @@ def serve(bootstrap: str, topic: str, secret: str) -> None:
 def hand_written_receiver(bootstrap: str, topic: str, secret: str) -> Iterator[str]:
     """Run ``serve`` in a subprocess (the secret in its environment); yield its base URL."""
     command = [sys.executable, os.path.abspath(__file__), bootstrap, topic]
-    environment = {**os.environ, SECRET_VARIABLE: secret}
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=environment)  # noqa: S603
-    try:
-        assert process.stdout is not None
-        yield json.loads(process.stdout.readline())["url"]
-    finally:
-        process.terminate()
-        process.wait(timeout=30)
+    with served(command, env={**os.environ, SECRET_VARIABLE: secret}) as url:
+        yield url
 
 
 if __name__ == "__main__":
