@@ -19,7 +19,7 @@ from ._config import (
 from ._flow import Flow, run_sync
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
 from ._observers import Observer
-from ._pool import Shards
+from ._pool import Shards, cookieless
 from ._ratelimit import Clock, TokenBucket
 from ._retry import RetryPolicy
 
@@ -83,11 +83,13 @@ class ChatmaidClient(BaseClient):
         )
         tls = httpx.create_ssl_context()  # one for every pool: making one costs ~30 ms
         self._pools = Shards.build(
-            lambda limits: httpx.Client(
-                timeout=self.config.timeout,
-                transport=transport,
-                limits=limits or httpx.Limits(max_connections=max_connections),
-                verify=tls,
+            lambda limits: cookieless(
+                httpx.Client(
+                    timeout=self.config.timeout,
+                    transport=transport,
+                    limits=limits or httpx.Limits(max_connections=max_connections),
+                    verify=tls,
+                )
             ),
             max_connections=max_connections,
             custom=transport is not None,

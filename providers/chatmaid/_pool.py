@@ -9,6 +9,10 @@ that cost flat however many connections the caller wants.
 A request goes to the pool with the fewest requests in flight: handed out in turn,
 requests pile up in a pool whose answers come late (and wait there for a connection)
 while another pool's connections stand idle.
+
+The pools keep no cookies (``cookieless``): the API authenticates each request by its
+key and has no use for them, and httpx's cookie extraction costs ~20 µs a response,
+a quarter of the core's own work on a send.
 """
 
 from __future__ import annotations
@@ -25,6 +29,19 @@ import httpx
 CONNECTIONS_PER_SHARD = 4
 
 PoolT = TypeVar("PoolT", httpx.Client, httpx.AsyncClient)
+
+
+class _NoCookies(httpx.Cookies):
+    """A cookie jar that keeps nothing a response sets."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        """Keep none of ``response``'s cookies."""
+
+
+def cookieless(pool: PoolT) -> PoolT:
+    """``pool``, made to skip cookie extraction on every response (httpx has no option)."""
+    pool._cookies = _NoCookies()
+    return pool
 
 
 def shard_limits(max_connections: int) -> list[httpx.Limits]:

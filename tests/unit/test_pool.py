@@ -8,7 +8,7 @@ import pytest
 from chatmaid import AsyncChatmaidClient, ChatmaidClient
 from chatmaid._pool import CONNECTIONS_PER_SHARD, Shards, shard_limits
 
-from .conftest import TEST_KEY
+from .conftest import MESSAGE, TEST_KEY, Api, envelope
 
 
 @pytest.mark.parametrize(("total", "sizes"), [(1, [1]), (4, [4]), (5, [3, 2]), (32, [4] * 8)])
@@ -65,3 +65,15 @@ def test_the_pools_share_one_tls_context(client_class: type) -> None:
     contexts = {id(pool._transport._pool._ssl_context) for pool in client._pools.pools}
     assert len(client._pools.pools) == 25
     assert len(contexts) == 1
+
+
+def test_the_clients_keep_no_cookie_a_response_sets(api: Api) -> None:
+    # The key authenticates every request; httpx's cookie handling would cost ~20 us each.
+    answer = envelope(MESSAGE)
+    answer.headers["set-cookie"] = "lb=node-2; Path=/"
+    api.respond([answer, envelope(MESSAGE)])
+    client = api.client()
+    api.call("get_message", "msg_abc123def456", client=client)
+    api.call("get_message", "msg_abc123def456", client=client)
+    assert "cookie" not in api.requests[1].headers
+    assert all(not pool.cookies for pool in client._pools.pools)
