@@ -22,7 +22,8 @@ bridge it measures.
    bridge with ``--exactly-once`` (results read as read_committed) is set against it:
    bar 0.7. The bridge is also set against its own bound, ``concurrency / latency``
    (32 / 0.1 s = 320/s), at its default concurrency and at each ``--sweep`` value (128,
-   512): bar 0.85. At each ``--sweep`` value it is also set against the hand-written
+   512; ``--events`` scaled by the concurrency, so that every run is as long at its
+   bound): bar 0.85. At each ``--sweep`` value it is also set against the hand-written
    pipeline of 2. with as many sends in flight, which says what this machine allows
    where the bound is beyond it (512 / 0.1 s = 5,120/s is more than raw httpx alone
    reaches here): bar 0.85.
@@ -690,8 +691,13 @@ def sweep(
     params: dict[str, Any],
 ) -> None:
     """The bridge at ``--concurrency`` ``concurrency``, against its bound and against the
-    hand-written pipeline with as many sends in flight (what this machine allows)."""
-    events = max(args.events, concurrency * 20)
+    hand-written pipeline with as many sends in flight (what this machine allows).
+
+    Each run is as long at its bound as the default one is at its own (``--events``
+    scaled by ``concurrency / CONCURRENCY``): in a shorter one the first waves, slowed
+    by setting up connections (raw httpx itself reaches half the bound there), would
+    weigh more."""
+    events = round(args.events * concurrency / CONCURRENCY)
 
     def run(name: str) -> float:
         if name == "bridge":

@@ -19,7 +19,7 @@ from ._config import (
 from ._flow import Flow, run_sync
 from ._models import Account, Message, Page, PhoneNumber, PhoneStatus, Usage
 from ._observers import Observer
-from ._pool import Shards, cookieless
+from ._pool import Shards
 from ._ratelimit import Clock, TokenBucket
 from ._retry import RetryPolicy
 
@@ -81,18 +81,11 @@ class ChatmaidClient(BaseClient):
                 clock=clock,
             )
         )
-        tls = httpx.create_ssl_context()  # one for every pool: making one costs ~30 ms
         self._pools = Shards.build(
-            lambda limits: cookieless(
-                httpx.Client(
-                    timeout=self.config.timeout,
-                    transport=transport,
-                    limits=limits or httpx.Limits(max_connections=max_connections),
-                    verify=tls,
-                )
-            ),
+            httpx.Client,
+            timeout=self.config.timeout,
+            transport=transport,
             max_connections=max_connections,
-            custom=transport is not None,
         )
         self._sleep = sleep
 
